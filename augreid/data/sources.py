@@ -1,0 +1,88 @@
+"""Where data comes from: a user's dataset folder, or the embedded demo dataset.
+
+Every command takes an optional dataset root; when none is given it uses the
+demo dataset, generated on first use under ``$AUGREID_HOME`` (default
+``~/.cache/augreid``). Generation is deterministic, so the cached copy and a
+fresh one are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from augreid.data.keypoints import find_keypoint_csvs, read_keypoints_csv
+from augreid.data.market import MarketDataset, load_market, resolve_market_root
+from augreid.errors import KeypointError
+
+DEMO_SEED = 0
+
+
+def augreid_home() -> Path:
+    return Path(os.environ.get("AUGREID_HOME", Path.home() / ".cache" / "augreid")).expanduser()
+
+
+def demo_root(seed: int = DEMO_SEED) -> Path:
+    """The demo dataset for ``seed``, generated on first use."""
+    from augreid.data.demo import DEMO_VERSION, make_demo_dataset
+
+    out = augreid_home() / f"demo-seed{seed}"
+    marker = out / "demo.json"
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text()).get("version") == DEMO_VERSION:
+                return out
+        except json.JSONDecodeError:
+            pass
+    make_demo_dataset(out, seed=seed)
+    return out
+
+
+@dataclass
+class DataSource:
+    """A dataset folder and its keypoint files."""
+
+    root: Path  # the folder holding the split folders
+    train_keypoints: Path | None
+    test_keypoints: Path | None
+    is_demo: bool = False
+
+    def load(self) -> MarketDataset:
+        return load_market(self.root)
+
+    def train_poses(self) -> dict[str, np.ndarray]:
+        if self.train_keypoints is None:
+            raise KeypointError(
+                f"no training keypoint CSV found beside {self.root}: pass one with "
+                "--train-keypoints, or estimate them with `augreid pose`"
+            )
+        return read_keypoints_csv(self.train_keypoints)
+
+    def test_poses(self) -> dict[str, np.ndarray]:
+        if self.test_keypoints is None:
+            raise KeypointError(
+                f"no test keypoint CSV found beside {self.root}: pass one with --test-keypoints"
+            )
+        return read_keypoints_csv(self.test_keypoints)
+
+
+def resolve_source(
+    root: str | Path | None = None,
+    train_keypoints: str | Path | None = None,
+    test_keypoints: str | Path | None = None,
+) -> DataSource:
+    """Resolve a dataset root (``None`` = the demo dataset) and its keypoint CSVs."""
+    is_demo = root is None
+    if root is None:
+        root = demo_root()
+    base = resolve_market_root(root)
+    found = find_keypoint_csvs(base)
+    if base.parent != Path(root).expanduser() and Path(root).expanduser() != base:
+        found = {**find_keypoint_csvs(Path(root).expanduser()), **found}
+    train_csv = Path(train_keypoints) if train_keypoints else found.get("train")
+    test_csv = Path(test_keypoints) if test_keypoints else found.get("test")
+    return DataSource(base, train_csv, test_csv, is_demo)

@@ -1,0 +1,1 @@
+"""Pose-guided person image generators (PG2 first)."""

@@ -1,0 +1,65 @@
+"""Shared fixtures.
+
+* Every test session gets its own ``AUGREID_HOME`` so nothing touches the
+  user's cache and the demo dataset is generated fresh (deterministically).
+* Tests that need the real data in ``../shared/data`` use the ``shared_data``
+  fixtures and are skipped cleanly when that folder is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    return Path(os.environ.get("AUGREID_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def augreid_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("augreid_home")
+    old = os.environ.get("AUGREID_HOME")
+    os.environ["AUGREID_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("AUGREID_HOME", None)
+    else:
+        os.environ["AUGREID_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def demo_root(augreid_home: Path) -> Path:
+    """The embedded demo dataset (seed 0), generated once per test session."""
+    from augreid.data.sources import demo_root as _demo_root
+
+    return _demo_root()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = _shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder {path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def market_keypoints_dir(shared_data: Path) -> Path:
+    path = shared_data / "market1501-keypoints"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cuhk03_root(shared_data: Path) -> Path:
+    """``../shared/data/cuhk03-market`` (holds Market-1501-v15.09.15/ and the keypoint CSVs)."""
+    path = shared_data / "cuhk03-market"
+    if not (path / "Market-1501-v15.09.15").is_dir():
+        pytest.skip(f"{path} is absent")
+    return path
