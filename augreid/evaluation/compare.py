@@ -1,0 +1,306 @@
+"""Score several trained models on the same query/gallery and compare them.
+
+Runs are grouped by name: several runs under one name are seeds of one
+configuration, reported as mean and standard deviation across seeds. The
+first group is the baseline; every other group gets its difference to it with
+a paired bootstrap CI over query identities, computed on the seed-averaged
+per-query values (so the CI covers the choice of query people; the seed
+spread is the separate ``std`` column).
+"""
+
+from __future__ import annotations
+
+import glob
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augreid.data.market import MarketDataset
+from augreid.errors import AugreidError
+from augreid.evaluation.bootstrap import BootstrapCI, IdentityResampler
+from augreid.evaluation.options import EvalOptions
+from augreid.evaluation.protocol import EvaluationError, Metrics, PerQueryResult, summarize
+
+CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "loss", "label_scheme")
+
+
+# ---------------------------------------------------------------- run specs
+
+
+def parse_run_specs(specs: list[str]) -> dict[str, list[Path]]:
+    """``NAME=PATH`` (PATH may be a glob) -> ``{name: [paths]}`` in the order given.
+
+    A spec without ``NAME=`` is named after its folder. Every path must exist.
+    """
+    runs: dict[str, list[Path]] = {}
+    for spec in specs:
+        name, sep, pattern = spec.partition("=")
+        if not sep:
+            name, pattern = "", spec
+        name, pattern = name.strip(), pattern.strip()
+        if not pattern:
+            raise AugreidError(f"--run {spec!r}: expected NAME=PATH")
+        paths = expand_run_path(pattern)
+        if not name:
+            name = paths[0].name if paths[0].is_dir() else paths[0].parent.name
+        runs.setdefault(name, [])
+        runs[name] += [p for p in paths if p not in runs[name]]
+    if not runs:
+        raise AugreidError("no run to evaluate: pass at least one --run NAME=PATH")
+    return runs
+
+
+def expand_run_path(pattern: str) -> list[Path]:
+    path = Path(pattern).expanduser()
+    if glob.has_magic(pattern):
+        matches = sorted(Path(p) for p in glob.glob(str(path)))
+        if not matches:
+            raise AugreidError(f"no run folder or checkpoint matches {pattern!r}")
+        return matches
+    if not path.exists():
+        raise AugreidError(f"{path}: run folder or checkpoint not found")
+    return [path]
+
+
+# ---------------------------------------------------------------- scores
+
+
+@dataclass
+class RunScore:
+    """One trained model's per-query results and aggregate scores."""
+
+    group: str
+    label: str
+    path: Path | None
+    per_query: PerQueryResult
+    metrics: Metrics
+    info: dict[str, Any] = field(default_factory=dict)
+    checkpoint_sha256: str | None = None
+    from_cache: bool = False
+
+    def value(self, key: str) -> float:
+        return self.metrics.mAP if key == "mAP" else self.metrics.ranks[int(key.removeprefix("rank"))]
+
+
+@dataclass
+class GroupScore:
+    """The runs (seeds) of one configuration."""
+
+    name: str
+    runs: list[RunScore]
+    mean: dict[str, float]
+    std: dict[str, float | None]
+    ci: dict[str, BootstrapCI]  # CI of the seed-averaged score over query identities
+    cmc: np.ndarray  # mean CMC across seeds
+
+
+@dataclass
+class Difference:
+    group: str
+    baseline: str
+    metric: str
+    ci: BootstrapCI
+
+
+@dataclass
+class StripData:
+    """Top-k gallery items of a few queries, as one run ranks them."""
+
+    group: str
+    run_label: str
+    query_indices: list[int]
+    top: list[list[int]]
+    correct: list[list[bool]]
+
+
+@dataclass
+class ComparisonResult:
+    groups: list[GroupScore]
+    differences: list[Difference]
+    options: EvalOptions
+    dataset: dict[str, Any]
+    versions: dict[str, str]
+    strips: list[StripData] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    query_paths: list[str] = field(default_factory=list)
+    gallery_paths: list[str] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[RunScore]:
+        return [run for group in self.groups for run in group.runs]
+
+    def metric_keys(self) -> list[str]:
+        return [f"rank{r}" for r in self.options.ranks] + ["mAP"]
+
+
+def per_query_values(result: PerQueryResult, key: str, ap_mode: str) -> np.ndarray:
+    """Per-query values of a metric over the valid queries (AP, or 0/1 rank-k hits)."""
+    valid = result.valid
+    if key == "mAP":
+        return result.ap_values(ap_mode)[valid]
+    return result.hits(int(key.removeprefix("rank")))[valid]
+
+
+def score_run(group: str, label: str, per_query: PerQueryResult, options: EvalOptions, **extra) -> RunScore:
+    metrics = summarize(per_query, max_rank=options.max_rank, ap_mode=options.ap, ranks=options.ranks)
+    return RunScore(group, label, extra.pop("path", None), per_query, metrics, **extra)
+
+
+def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple[list[GroupScore], list[Difference]]:
+    """Mean/std across seeds, bootstrap CIs, and differences to the first group."""
+    all_runs = [r for rs in runs.values() for r in rs]
+    if not all_runs:
+        raise EvaluationError("no run to compare")
+    reference = all_runs[0].per_query
+    for run in all_runs[1:]:
+        if not (np.array_equal(run.per_query.q_pids, reference.q_pids)
+                and np.array_equal(run.per_query.valid, reference.valid)):
+            raise EvaluationError(
+                f"run {run.label!r} was scored on other queries than {all_runs[0].label!r}; "
+                "a paired comparison needs the same query/gallery"
+            )
+    resampler = IdentityResampler.create(reference.q_pids, reference.valid, options.resamples, options.seed)
+    keys = [f"rank{r}" for r in options.ranks] + ["mAP"]
+    groups: list[GroupScore] = []
+    averaged: dict[str, dict[str, np.ndarray]] = {}
+    for name, members in runs.items():
+        values = {k: np.array([m.value(k) for m in members]) for k in keys}
+        averaged[name] = {k: np.mean([per_query_values(m.per_query, k, options.ap) for m in members], axis=0)
+                          for k in keys}
+        groups.append(GroupScore(
+            name=name,
+            runs=members,
+            mean={k: float(v.mean()) for k, v in values.items()},
+            std={k: (float(v.std(ddof=1)) if len(v) > 1 else None) for k, v in values.items()},
+            ci={k: resampler.mean_ci(averaged[name][k], options.ci_level) for k in keys},
+            cmc=np.mean([m.metrics.cmc for m in members], axis=0),
+        ))
+    baseline = groups[0].name
+    differences = [
+        Difference(g.name, baseline, k,
+                   resampler.difference_ci(averaged[baseline][k], averaged[g.name][k], options.ci_level))
+        for g in groups[1:] for k in keys
+    ]
+    return groups, differences
+
+
+# ---------------------------------------------------------------- trained models
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("augreid", "torch", "torchvision", "torchreid", "faiss-cpu", "faiss-gpu-cu12", "numpy", "scipy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def check_group_configs(name: str, runs: list[RunScore]) -> None:
+    """Seeds of one configuration must share the model and its input; otherwise the grouping is a mistake."""
+    first = runs[0]
+    for run in runs[1:]:
+        for key in CONFIG_KEYS:
+            a, b = first.info.get(key), run.info.get(key)
+            if a != b:
+                raise AugreidError(
+                    f"runs grouped as {name!r} differ in {key}: {first.path} has {a!r}, {run.path} has {b!r}; "
+                    "give runs of different configurations different names"
+                )
+
+
+def choose_strip_queries(valid: np.ndarray, count: int, seed: int) -> list[int]:
+    candidates = np.nonzero(valid)[0]
+    count = min(count, len(candidates))
+    if count == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.choice(candidates, size=count, replace=False))
+
+
+def compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: EvalOptions | None = None,
+                 progress: bool = True) -> ComparisonResult:
+    """Extract features of every run, score them under one protocol and compare the groups."""
+    from augreid.evaluation.distance import torch_threads
+
+    options = options or EvalOptions()
+    with torch_threads(options.threads or None):
+        return _compare_runs(runs, dataset, options, progress)
+
+
+def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: EvalOptions,
+                  progress: bool) -> ComparisonResult:
+    from augreid.evaluation.distance import evaluate_features, rerank_distances
+    from augreid.evaluation.features import run_features
+    from augreid.evaluation.protocol import evaluate_distmat
+    from augreid.evaluation.search import top_matches, top_matches_from_distances
+
+    workers = options.threads or None
+    if not runs or not any(runs.values()):
+        raise AugreidError("no run to evaluate")
+    query, gallery = dataset.query, dataset.gallery
+    if not query:
+        raise AugreidError(f"{dataset.root}: the query split is empty")
+    if not gallery:
+        raise AugreidError(f"{dataset.root}: the gallery split (bounding_box_test) is empty")
+    q_pids = np.array([r.pid for r in query]); q_camids = np.array([r.camid for r in query])
+    g_pids = np.array([r.pid for r in gallery]); g_camids = np.array([r.camid for r in gallery])
+    labels = (q_pids, g_pids, q_camids, g_camids)
+    fingerprint = dataset.fingerprint()
+    scored: dict[str, list[RunScore]] = {}
+    strips: list[StripData] = []
+    notes: list[str] = []
+    strip_rows: list[int] | None = None
+    for group, paths in runs.items():
+        if not paths:
+            raise AugreidError(f"run group {group!r} has no run")
+        scored[group] = []
+        for i, path in enumerate(paths):
+            label = group if len(paths) == 1 else f"{group}#{i + 1}"
+            feats = run_features(path, dataset, flip=options.flip, normalize=options.normalize,
+                                 batch_size=options.batch_size, device=options.device,
+                                 cache_dir=options.cache_dir, use_cache=options.cache, progress=progress, name=label)
+            dist = None
+            if options.rerank:
+                dist = rerank_distances(feats.query, feats.gallery, options.metric, options.rerank_options(),
+                                        device=options.device)
+                per_query = evaluate_distmat(dist, *labels, block_size=options.block_size, workers=workers)
+            else:
+                per_query = evaluate_features(feats.query, feats.gallery, *labels, metric=options.metric,
+                                              block_size=options.block_size, device=options.device,
+                                              workers=workers, progress=progress)
+            run = score_run(group, label, per_query, options, path=Path(path), info=feats.info,
+                            checkpoint_sha256=feats.checkpoint_sha256, from_cache=feats.from_cache)
+            scored[group].append(run)
+            trained_on = feats.info.get("dataset_fingerprint")
+            if trained_on and trained_on != fingerprint:
+                notes.append(f"{label}: trained on data with fingerprint {trained_on}, evaluated on {fingerprint}")
+            if i == 0 and options.plots and options.strip_queries > 0:
+                if strip_rows is None:
+                    strip_rows = choose_strip_queries(per_query.valid, options.strip_queries, options.seed)
+                rows = np.array(strip_rows, dtype=np.int64)
+                if dist is not None:
+                    top = top_matches_from_distances(dist[rows], q_pids[rows], q_camids[rows], g_pids, g_camids,
+                                                     options.strip_topk)
+                else:
+                    top = top_matches(feats.query[rows], feats.gallery, q_pids[rows], q_camids[rows], g_pids,
+                                      g_camids, options.strip_topk, options.metric)
+                strips.append(StripData(group, label, list(strip_rows), [t.tolist() for t in top],
+                                        [(g_pids[t] == q_pids[r]).tolist() for r, t in zip(rows, top)]))
+        check_group_configs(group, scored[group])
+    groups, differences = group_scores(scored, options)
+    reference = groups[0].runs[0].per_query
+    dataset_info = {
+        "root": str(dataset.root), "fingerprint": fingerprint,
+        "num_query": len(query), "num_gallery": len(gallery),
+        "num_query_ids": int(len(np.unique(q_pids))), "num_gallery_ids": int(len(np.unique(g_pids))),
+        "num_distractors": int((g_pids == 0).sum()),
+        "num_valid_queries": reference.num_valid, "num_skipped_queries": reference.num_skipped,
+    }
+    return ComparisonResult(groups, differences, options, dataset_info, package_versions(), strips, notes,
+                            [str(r.path) for r in query], [str(r.path) for r in gallery])
