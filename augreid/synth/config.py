@@ -1,0 +1,126 @@
+"""Settings of a synth run: one dataclass, defaults here, overrides from a TOML file or the CLI.
+
+A TOML file may hold the keys at top level or under ``[synth]``; unknown keys
+are an error (a typo must not silently fall back to a default).
+
+Settings split in two: those that change what is generated (part of the run's
+identity, see ``identity_settings``; resuming with a different value is
+refused) and runtime ones (workers, threads, device, pictures) that do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augreid.errors import ConfigError
+
+QUALITY_FILTERS = ("pose", "identity")
+RUNTIME_KEYS = frozenset({"num_workers", "writer_threads", "device", "contact_rows", "plot_examples"})
+
+
+@dataclass
+class SynthConfig:
+    # what to generate
+    poses: str = "clustered"  # clustered | random | file
+    num_poses: int = 8  # K; the canonical-pose setting of pose-normalised re-ID work
+    pose_file: str | None = None
+    per_id: int = 1  # condition images per identity
+    max_ids: int | None = None  # first N training identities only (quick runs)
+    batch_size: int = 32
+    seed: int = 0
+    min_quality: dict[str, float] = field(default_factory=dict)  # {"pose": 0.5, "identity": 0.3}
+    amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
+    jpeg_quality: int = 95
+    # target poses
+    min_cluster_joints: int = 8  # joints a training pose needs to take part in clustering
+    min_target_joints: int = 14  # joints (incl. both shoulders and hips) a target needs
+    min_torso_fraction: float = 0.15  # shorter torsos (in image heights) are failed detections
+    missing_penalty: float = 1.0  # medoid cost of a missing joint, in squared torso lengths
+    kmeans_n_init: int = 10
+    kmeans_max_rounds: int = 20
+    # quality scores
+    mask_radius_fraction: float = 0.0625  # limb radius of the target mask, in image heights (8 px at 128)
+    border: int = 2  # columns at each side used to estimate the background
+    min_foreground_contrast: float = 0.08  # lower bound of the foreground threshold (RGB distance in [0, 1])
+    # runtime
+    num_workers: int = -1  # DataLoader workers decoding condition images; -1 = auto (CUDA: up to 4, CPU: 1)
+    writer_threads: int = 2  # threads scoring and writing JPEGs
+    device: str = "auto"
+    contact_rows: int = 8
+    plot_examples: int = 5
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        from augreid.poses.targets import MODES
+
+        if self.poses not in MODES:
+            raise ConfigError(f"--poses must be one of {', '.join(MODES)}, got {self.poses!r}")
+        if self.poses == "file" and not self.pose_file:
+            raise ConfigError("--poses file needs --pose-file PATH (a keypoint CSV)")
+        if self.poses != "file" and self.pose_file:
+            raise ConfigError(f"--pose-file is only used with --poses file (got --poses {self.poses})")
+        for name in ("num_poses", "per_id", "batch_size", "jpeg_quality"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_ids is not None and self.max_ids < 1:
+            raise ConfigError(f"max_ids must be at least 1, got {self.max_ids}")
+        if self.jpeg_quality > 100:
+            raise ConfigError(f"jpeg_quality must be at most 100, got {self.jpeg_quality}")
+        for key, value in self.min_quality.items():
+            if key not in QUALITY_FILTERS:
+                raise ConfigError(f"unknown quality filter {key!r}: use {' or '.join(QUALITY_FILTERS)}")
+            if not isinstance(value, (int, float)) or not -1.0 <= float(value) <= 1.0:
+                raise ConfigError(f"min quality {key}={value!r} must be a number in [-1, 1]")
+
+    def identity_settings(self) -> dict[str, Any]:
+        """Settings that change the generated set (compared when resuming).
+
+        The pose file enters by content (its hash, added by the caller), not by
+        path, so that a resume may name the same file differently."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_KEYS and k != "pose_file"}
+
+    def replace(self, **changes: Any) -> "SynthConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def parse_min_quality(items: list[str] | None) -> dict[str, float]:
+    """``["pose=0.5", "identity=0.3"]`` or ``["pose=0.5,identity=0.3"]`` -> dict."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ConfigError(f"--min-quality expects NAME=VALUE (e.g. pose=0.5), got {part!r}")
+            try:
+                out[key.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"--min-quality {key.strip()}: {value!r} is not a number") from None
+    return out
+
+
+def load_synth_config(path: str | Path | None = None, **overrides: Any) -> SynthConfig:
+    """Defaults, then the TOML file (if any), then non-None ``overrides``."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML ({err})") from None
+        values = dict(data.get("synth", data))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(SynthConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown synth setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return SynthConfig(**values)
