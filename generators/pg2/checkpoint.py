@@ -1,0 +1,226 @@
+"""PG2 checkpoints: what train-gen writes and what ``load_generator`` reads.
+
+A run folder (default ``runs/train-gen/<dataset fingerprint>/<preset>/``) holds::
+
+    checkpoints/step_00001500.safetensors   G1 (and G2) weights, keys g1.* / g2.*
+    checkpoints/step_00001500.json          the config: image size, pose rendering,
+                                            dataset fingerprint, preset, step, git revision
+    checkpoints/step_00001500.state.pt      training state only: D, optimizers, RNG states
+
+``load_generator`` needs only the first two files. The JSON is written last,
+so a checkpoint is complete exactly when its JSON exists.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save
+
+from augreid.errors import ConfigError
+from augreid.io import atomic_write_bytes, atomic_write_json, sha256_file
+from generators.pg2.config import PG2Config, PoseConfig
+from generators.pg2.data import render_pose_mask, render_pose_maps, scale_pose
+from generators.pg2.model import G1, G2
+
+FORMAT = "augreid-pg2/1"
+_STEP_RE = re.compile(r"^step_(\d+)\.json$")
+
+
+def git_revision(start: Path | None = None) -> dict[str, Any]:
+    """The commit of the code that wrote a checkpoint, and whether the tree had local changes."""
+    folder = start or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": "unknown", "dirty": None}
+    if rev.returncode != 0:
+        return {"revision": "unknown", "dirty": None}
+    return {"revision": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
+
+
+def checkpoint_stem(folder: Path, step: int) -> Path:
+    return folder / f"step_{step:08d}"
+
+
+def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (JSON + safetensors) under ``folder``, sorted by step."""
+    folder = Path(folder)
+    found = []
+    for meta in folder.rglob("step_*.json"):
+        match = _STEP_RE.match(meta.name)
+        if match and meta.with_suffix(".safetensors").is_file():
+            found.append((int(match.group(1)), meta.with_suffix(".safetensors")))
+    return sorted(found)
+
+
+def save_checkpoint(
+    folder: Path,
+    step: int,
+    g1: torch.nn.Module,
+    g2: torch.nn.Module | None,
+    meta: dict[str, Any],
+    state: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights, training state, then the JSON; returns the safetensors path."""
+    stem = checkpoint_stem(folder, step)
+    tensors = {f"g1.{k}": v.detach().cpu().contiguous() for k, v in g1.state_dict().items()}
+    if g2 is not None:
+        tensors.update({f"g2.{k}": v.detach().cpu().contiguous() for k, v in g2.state_dict().items()})
+    weights = stem.with_suffix(".safetensors")
+    atomic_write_bytes(weights, save(tensors, metadata={"format": FORMAT, "config": json.dumps(meta, sort_keys=True)}))
+    if state is not None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(stem.with_suffix(".state.pt"), buffer.getvalue())
+    atomic_write_json(stem.with_suffix(".json"), {**meta, "weights_sha256": sha256_file(weights)})
+    return weights
+
+
+def prune_checkpoints(folder: Path, keep_last: int, keep_steps: set[int] = frozenset()) -> None:
+    """Delete all but the newest ``keep_last`` checkpoints (and those in ``keep_steps``)."""
+    checkpoints = list_checkpoints(folder)
+    for step, weights in checkpoints[:-keep_last]:
+        if step in keep_steps:
+            continue
+        stem = weights.with_suffix("")
+        stem.with_suffix(".json").unlink(missing_ok=True)  # first: the checkpoint stops counting as complete
+        weights.unlink(missing_ok=True)
+        stem.with_suffix(".state.pt").unlink(missing_ok=True)
+
+
+def read_meta(weights: Path) -> dict[str, Any]:
+    meta_path = weights.with_suffix(".json")
+    if meta_path.is_file():
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as handle:  # a lone .safetensors file carries its config too
+        metadata = handle.metadata() or {}
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise ConfigError(f"{weights} is not an augreid PG2 checkpoint (no config beside or inside it)")
+    return json.loads(metadata["config"])
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A ``.safetensors`` file as given, or the latest checkpoint of a run folder."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        checkpoints = list_checkpoints(path)
+        if not checkpoints:
+            raise ConfigError(f"no PG2 checkpoint (step_*.json + .safetensors) under {path}")
+        return checkpoints[-1][1]
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    if path.suffix != ".safetensors":
+        raise ConfigError(f"checkpoint {path} is not a .safetensors file or a run folder")
+    return path
+
+
+class PG2Generator(torch.nn.Module):
+    """A trained PG2 for inference: condition image + target pose -> image, all in [-1, 1]."""
+
+    def __init__(self, config: dict[str, Any], checkpoint_path: Path, checkpoint_hash: str) -> None:
+        super().__init__()
+        full = PG2Config.from_dict(config["config"], source=str(checkpoint_path))
+        self.config = config
+        self.model_config = full.model
+        self.pose_config: PoseConfig = full.pose
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_hash = checkpoint_hash
+        self.g1 = G1(full.model)
+        self.g2 = G2(full.model) if config["has_g2"] else None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.config["image_size"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _pose(self, pose: np.ndarray, source_size: tuple[int, int] | None) -> np.ndarray:
+        pose = np.asarray(pose)
+        return pose if source_size is None else scale_pose(pose, tuple(source_size), self.image_size)
+
+    def render_pose(self, pose: np.ndarray, source_size: tuple[int, int] | None = None) -> np.ndarray:
+        """Pose maps ``float32 (18, H, W)`` exactly as in training, for an ``(18, 2)`` (y, x) pose.
+
+        The pose is in this model's image coordinates, or in those of an image of
+        ``source_size`` (H, W), which are then scaled as training scaled them.
+        """
+        return render_pose_maps(self._pose(pose, source_size), self.image_size, self.pose_config)
+
+    def render_mask(self, pose: np.ndarray, source_size: tuple[int, int] | None = None) -> np.ndarray:
+        """The pose mask ``float32 (H, W)`` used by the masked losses and scores."""
+        return render_pose_mask(self._pose(pose, source_size), self.image_size, self.pose_config)
+
+    def _inputs(self, condition: torch.Tensor, target_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = self.image_size
+        if condition.ndim != 4 or condition.shape[1:] != (3, h, w):
+            raise ValueError(f"condition must be (B, 3, {h}, {w}), got {tuple(condition.shape)}")
+        if target_maps.shape != (condition.shape[0], 18, h, w):
+            raise ValueError(f"target_maps must be ({condition.shape[0]}, 18, {h}, {w}), got {tuple(target_maps.shape)}")
+        return condition.to(self.device, torch.float32), target_maps.to(self.device, torch.float32)
+
+    @torch.no_grad()
+    def generate_stages(self, condition: torch.Tensor, target_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(G1 output, refined output or None), clamped to [-1, 1]."""
+        condition, target_maps = self._inputs(condition, target_maps)
+        coarse = self.g1(condition, target_maps)
+        refined = None if self.g2 is None else (coarse + self.g2(coarse, condition)).clamp(-1, 1)
+        return coarse.clamp(-1, 1), refined
+
+    @torch.no_grad()
+    def generate(self, condition: torch.Tensor, target_maps: torch.Tensor) -> torch.Tensor:
+        """The refined image when G2 exists, else G1's; ``(B, 3, H, W)`` in [-1, 1] on the model's device."""
+        coarse, refined = self.generate_stages(condition, target_maps)
+        return coarse if refined is None else refined
+
+
+def load_generator(path: str | Path, device: str = "cpu") -> PG2Generator:
+    """Load a PG2 checkpoint (a ``.safetensors`` file or a run folder: its latest checkpoint)."""
+    weights = resolve_checkpoint(path)
+    meta = read_meta(weights)
+    if meta.get("format") != FORMAT:
+        raise ConfigError(f"{weights}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    generator = PG2Generator(meta, weights, sha256_file(weights))
+    tensors = load_file(str(weights))
+    for prefix, module in (("g1.", generator.g1), ("g2.", generator.g2)):
+        if module is None:
+            continue
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ConfigError(f"{weights}: weights do not match the config beside them ({str(err)[:300]})") from None
+    return generator.to(device).eval()
+
+
+def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs") -> Path | None:
+    """The newest checkpoint (by file time, then step) written by train-gen for that dataset."""
+    root = Path(search_root).expanduser()
+    if not root.is_dir():
+        return None
+    best: tuple[float, int, Path] | None = None
+    for step, weights in list_checkpoints(root):
+        try:
+            meta = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if meta.get("format") != FORMAT or meta.get("dataset_fingerprint") != dataset_fingerprint:
+            continue
+        key = (weights.stat().st_mtime, step, weights)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return None if best is None else best[2]

@@ -1,0 +1,213 @@
+"""Training data for PG2: (condition, target) pairs with cached pose maps and masks.
+
+Every image of the pairs is decoded once, and its target-pose maps and pose
+mask are rendered once (for the flipped image too when flip augmentation is
+on) before training starts; the training loop only indexes these arrays.
+Disk pose maps are stored bit-packed (18 x H x W bits per image).
+
+The order of batches is a pure function of ``(seed, step)`` (see
+:class:`StepBatchSampler`), so resuming at step k replays exactly the batches
+an uninterrupted run would have seen, without saving loader state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from augreid.data import flip_pose, pose_mask, pose_maps, read_image
+from augreid.data.keypoints import MISSING, visible
+from augreid.data.market import ImageRecord
+from augreid.errors import DatasetError, KeypointError
+from generators.pg2.config import PoseConfig
+
+
+def to_tensor_image(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0  # copy: PIL arrays are read-only
+
+
+def to_uint8_image(tensor: torch.Tensor) -> np.ndarray:
+    """float (3, H, W) in [-1, 1] -> uint8 (H, W, 3), rounding like an image writer."""
+    array = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
+    return array.permute(1, 2, 0).cpu().numpy()
+
+
+def scale_pose(pose: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
+    """Map integer (y, x) joints from an image of ``src_hw`` to one of ``dst_hw``."""
+    pose = np.asarray(pose, dtype=np.int32)
+    if tuple(src_hw) == tuple(dst_hw):
+        return pose.copy()
+    vis = visible(pose)
+    out = np.full_like(pose, MISSING)
+    for axis in (0, 1):
+        scaled = np.floor((pose[vis, axis] + 0.5) * dst_hw[axis] / src_hw[axis])
+        out[vis, axis] = np.clip(scaled, 0, dst_hw[axis] - 1).astype(np.int32)
+    return out
+
+
+def render_pose_maps(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:
+    """The 18 pose maps PG2 is conditioned on: ``float32 (18, H, W)``."""
+    return pose_maps(pose, (int(size[0]), int(size[1])), radius=cfg.radius, mode=cfg.map_mode, sigma=cfg.sigma)
+
+
+def render_pose_mask(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:
+    """PG2's pose mask ``M_B``: ``float32 (H, W)`` in {0, 1}."""
+    return pose_mask(pose, (int(size[0]), int(size[1])), radius=cfg.mask_radius)
+
+
+def load_image(record_path, size: Sequence[int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """uint8 (H, W, 3) resized to ``size`` (bicubic) and the original (H, W)."""
+    from PIL import Image
+
+    img = read_image(record_path)
+    original = (img.height, img.width)
+    h, w = int(size[0]), int(size[1])
+    if original != (h, w):
+        img = img.resize((w, h), Image.BICUBIC)
+    return np.asarray(img, dtype=np.uint8), original
+
+
+@dataclass
+class ImageCache:
+    """Decoded images with their rendered pose maps and masks, index = row."""
+
+    names: list[str]
+    images: np.ndarray  # uint8 (N, H, W, 3)
+    maps: np.ndarray  # uint8 packed bits (N, V, 18*H*W/8) for disk maps, float32 (N, V, 18, H, W) otherwise
+    masks: np.ndarray  # uint8 (N, V, H, W); V = 2 when the flipped versions are cached
+    packed: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.images.shape[1], self.images.shape[2]
+
+    def pose_maps(self, row: int, flipped: bool) -> np.ndarray:
+        h, w = self.size
+        if self.packed:
+            bits = np.unpackbits(self.maps[row, int(flipped)], count=18 * h * w)
+            return bits.reshape(18, h, w).astype(np.float32)
+        return self.maps[row, int(flipped)]
+
+    def image(self, row: int, flipped: bool) -> np.ndarray:
+        return self.images[row, :, ::-1] if flipped else self.images[row]
+
+    def mask(self, row: int, flipped: bool) -> np.ndarray:
+        return self.masks[row, int(flipped)].astype(np.float32)
+
+
+def build_image_cache(
+    records: Mapping[str, ImageRecord],
+    poses: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    size: Sequence[int],
+    cfg: PoseConfig,
+    *,
+    with_flip: bool,
+    progress: bool = True,
+) -> ImageCache:
+    """Decode ``names`` and render their pose maps and masks once."""
+    h, w = int(size[0]), int(size[1])
+    variants = 2 if with_flip else 1
+    packed = cfg.map_mode == "disk"
+    n = len(names)
+    images = np.empty((n, h, w, 3), np.uint8)
+    if packed:
+        maps = np.empty((n, variants, (18 * h * w + 7) // 8), np.uint8)
+    else:
+        maps = np.empty((n, variants, 18, h, w), np.float32)
+    masks = np.empty((n, variants, h, w), np.uint8)
+    for row, name in enumerate(tqdm(names, desc="caching images and poses", unit="img", disable=not progress)):
+        if name not in records:
+            raise DatasetError(f"image {name} named by a pair is not in the dataset")
+        if name not in poses:
+            raise KeypointError(f"image {name} has no keypoints")
+        images[row], original = load_image(records[name].path, (h, w))
+        pose = scale_pose(poses[name], original, (h, w))
+        versions = [pose, flip_pose(pose, w)] if with_flip else [pose]
+        for v, p in enumerate(versions):
+            rendered = render_pose_maps(p, (h, w), cfg)
+            maps[row, v] = np.packbits(rendered.astype(bool).ravel()) if packed else rendered
+            masks[row, v] = render_pose_mask(p, (h, w), cfg)
+    return ImageCache(list(names), images, maps, masks, packed)
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Item ``(pair_index, flipped)`` -> condition, target, target pose maps, target mask."""
+
+    def __init__(self, cache: ImageCache, pairs: np.ndarray) -> None:
+        self.cache = cache
+        self.pairs = np.asarray(pairs, dtype=np.int64)  # (P, 2) rows of the cache
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: tuple[int, bool]) -> dict[str, torch.Tensor]:
+        index, flipped = key
+        a, b = self.pairs[index]
+        c = self.cache
+        return {
+            "condition": to_tensor_image(c.image(a, flipped)),
+            "target": to_tensor_image(c.image(b, flipped)),
+            "target_maps": torch.from_numpy(c.pose_maps(b, flipped)),
+            "target_mask": torch.from_numpy(c.mask(b, flipped))[None],
+        }
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Batches for steps ``start..end-1``; batch ``s`` depends only on ``(seed, s)``.
+
+    The pair stream is the concatenation of per-epoch permutations drawn with
+    ``numpy.random.default_rng([seed, epoch])`` (with a flip coin per pair when
+    ``flip``). Global batch ``s`` is stream positions ``s*B .. s*B+B-1``; with
+    ``world`` processes, rank ``r`` takes the r-th contiguous slice of it.
+    """
+
+    def __init__(
+        self, num_pairs: int, batch_size: int, start: int, end: int, *, seed: int, flip: bool,
+        rank: int = 0, world: int = 1,
+    ) -> None:
+        if num_pairs < 1:
+            raise DatasetError("no training pairs")
+        if batch_size % world:
+            raise DatasetError(f"batch size {batch_size} is not divisible by the {world} processes")
+        self.num_pairs, self.batch_size, self.start, self.end = num_pairs, batch_size, start, end
+        self.seed, self.flip, self.rank, self.world = seed, flip, rank, world
+        self._epoch_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if epoch not in self._epoch_cache:
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.num_pairs)
+            flips = rng.random(self.num_pairs) < 0.5 if self.flip else np.zeros(self.num_pairs, bool)
+            self._epoch_cache = {epoch: (order, flips)}  # keep one epoch: memory stays flat
+        return self._epoch_cache[epoch]
+
+    def batch(self, step: int) -> list[tuple[int, bool]]:
+        per_rank = self.batch_size // self.world
+        first = step * self.batch_size + self.rank * per_rank
+        out = []
+        for position in range(first, first + per_rank):
+            order, flips = self._epoch(position // self.num_pairs)
+            i = position % self.num_pairs
+            out.append((int(order[i]), bool(flips[i])))
+        return out
+
+    def __iter__(self) -> Iterator[list[tuple[int, bool]]]:
+        for step in range(self.start, self.end):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return max(0, self.end - self.start)
+
+
+def pair_rows(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], np.ndarray]:
+    """Unique image names of ``pairs`` (sorted) and the pairs as row indices into them."""
+    names = sorted({n for pair in pairs for n in pair})
+    index = {n: i for i, n in enumerate(names)}
+    rows = np.array([(index[a], index[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
+    return names, rows

@@ -1,0 +1,34 @@
+"""PG2 losses.
+
+* Pose-mask L1 (stage I, and the L1 term of stage II):
+  ``||(G(I_A, P_B) - I_B) * (1 + M_B)||_1``, averaged over pixels and channels so
+  that its scale does not depend on the image size.
+* Adversarial terms with binary cross-entropy on logits: the generator wants
+  D(I_A, fake) = 1; D wants D(I_A, I_B) = 1 and D(I_A, fake) = 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pose_mask_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``|pred - target| * (1 + mask)``; ``mask`` is (B, 1, H, W) and broadcasts."""
+    return ((pred.float() - target.float()).abs() * (1.0 + mask.float())).mean()
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error inside the mask only (an evaluation score, 0 for an empty mask)."""
+    weight = mask.float().expand_as(pred)
+    return ((pred.float() - target.float()).abs() * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def generator_adversarial(fake_logits: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
+    return 0.5 * (real + fake)
