@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
 from augreid.errors import AugreidError, ConfigError
 from augreid.reid import load_reid_model, save_reid_checkpoint
 from augreid.reid.checkpoint import build_reid_model, read_checkpoint, restore_training_state
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    # Tests share two cores with other processes; OpenMP threads spinning against each other is far slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 INFO = {"model_name": "osnet_x0_25", "num_classes": 4, "height": 64, "width": 32, "seed": 3}
 
@@ -27,7 +37,9 @@ def trained(tmp_path_factory):
     optimizer.step()
     scheduler.step()
     run_dir = tmp_path_factory.mktemp("run")
-    save_reid_checkpoint(run_dir, model, INFO, epoch=1, optimizer=optimizer, scheduler=scheduler)
+    # numpy scalars in the info (a rank-1 from torchreid's evaluator) must be stored as floats.
+    info = {**INFO, "rank1": np.float64(0.25)}
+    save_reid_checkpoint(run_dir, model, info, epoch=1, optimizer=optimizer, scheduler=scheduler)
     return run_dir, model, optimizer, scheduler
 
 
@@ -35,6 +47,7 @@ def test_checkpoint_loads_with_weights_only_and_holds_optimizer_and_scheduler(tr
     run_dir, *_ = trained
     payload = torch.load(run_dir / "checkpoint.pth", map_location="cpu", weights_only=True)
     assert payload["epoch"] == 1
+    assert payload["info"]["rank1"] == 0.25 and type(payload["info"]["rank1"]) is float
     assert payload["info"]["model_name"] == "osnet_x0_25"
     assert payload["scheduler"]["milestones"] == {1: 1, 3: 1}
     assert "state" in payload["optimizer"]
@@ -96,10 +109,8 @@ def test_unknown_model_name(tmp_path, trained):
         build_reid_model("not_a_net", 3)
 
 
-def test_pickled_garbage_is_refused(tmp_path):
-    class Foreign:  # an arbitrary object: weights_only must refuse it
-        pass
-
-    torch.save({"state_dict": {}, "x": Foreign()}, tmp_path / "checkpoint.pth")
+def test_torchreid_style_pickle_is_refused_with_a_clear_error(tmp_path):
+    # What torchreid's Engine.save_model writes: rank1 as a numpy scalar, refused by weights_only.
+    torch.save({"state_dict": {}, "epoch": 1, "rank1": np.float64(0.5)}, tmp_path / "checkpoint.pth")
     with pytest.raises(AugreidError, match="not a loadable re-ID checkpoint"):
         read_checkpoint(tmp_path)

@@ -1,9 +1,22 @@
 """Re-ID training on real and synthetic images, wrapping torchreid.
 
 Importing this package is cheap: torch and torchreid are imported inside the
-functions that need them.
+functions that need them. ``train_reid``, ``resolve_config`` and ``ReidConfig``
+are loaded on first use.
 """
 
 from augreid.reid.checkpoint import load_reid_model, save_reid_checkpoint
 
-__all__ = ["load_reid_model", "save_reid_checkpoint"]
+__all__ = ["ReidConfig", "load_reid_model", "resolve_config", "save_reid_checkpoint", "train_reid"]
+
+
+def __getattr__(name: str):
+    if name in ("ReidConfig", "resolve_config"):
+        from augreid.reid import config
+
+        return getattr(config, name)
+    if name == "train_reid":
+        from augreid.reid.train import train_reid
+
+        return train_reid
+    raise AttributeError(f"module 'augreid.reid' has no attribute {name!r}")

@@ -1,8 +1,8 @@
 """Re-ID checkpoints that load under ``torch.load(..., weights_only=True)``.
 
-torchreid's own ``save_checkpoint`` pickles whatever it is given (a scheduler's
-``Counter`` of milestones, numpy scalars in the metadata), and PyTorch >= 2.6
-refuses such files by default. Here a checkpoint is a dict of tensors and plain
+torchreid's own ``Engine.save_model`` pickles whatever it is given (its
+``rank1`` is a numpy scalar from the evaluator), and PyTorch >= 2.6 refuses
+such files by default. Here a checkpoint is a dict of tensors and plain
 Python values only, and the run's description (model name, class count, input
 size, normalisation, data provenance) travels with the weights, so a model can
 be rebuilt from the file alone, without ever downloading anything.
@@ -49,19 +49,25 @@ INFO_DEFAULTS: dict[str, Any] = {
 def plain(obj: Any, where: str = "value") -> Any:
     """Convert ``obj`` into tensors and plain Python values that ``weights_only`` accepts.
 
-    Counters become dicts (the MultiStepLR trap), numpy scalars/arrays become
+    Counters become dicts (MultiStepLR milestones; accepted by today's torch but
+    not by every version), numpy scalars/arrays become
     Python numbers/lists, paths become strings. Anything else is a bug in the
     caller and raises ``TypeError`` naming where it was found.
     """
     import numpy as np
     import torch
 
-    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)):
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
+    # np.float64 subclasses float, so numpy goes first.
     if isinstance(obj, np.generic):
         return obj.item()
+    if obj is None or isinstance(obj, (bool, torch.Tensor)):
+        return obj
+    # Subclasses (torch.__version__ is a TorchVersion str, IntEnum...) are refused by weights_only.
+    for kind in (int, float, str):
+        if isinstance(obj, kind):
+            return kind(obj)
+    if isinstance(obj, Path):
+        return str(obj)
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, Mapping):
@@ -94,11 +100,14 @@ def save_reid_checkpoint(
     epoch: int,
     optimizer=None,
     scheduler=None,
+    extra: dict | None = None,
 ) -> Path:
     """Write ``run_dir/checkpoint.pth`` atomically and merge ``info`` into ``run_dir/run.json``.
 
     ``info`` should hold at least ``model_name`` and ``num_classes``; the other
-    keys of ``INFO_DEFAULTS`` are filled in when missing.
+    keys of ``INFO_DEFAULTS`` are filled in when missing. ``epoch`` counts the
+    finished epochs. ``extra`` (e.g. random-number-generator states for an exact
+    resume) is stored in the checkpoint only.
     """
     import io
 
@@ -120,6 +129,8 @@ def save_reid_checkpoint(
         payload["optimizer"] = plain(optimizer.state_dict(), "optimizer")
     if scheduler is not None:
         payload["scheduler"] = plain(scheduler.state_dict(), "scheduler")
+    for key, value in (extra or {}).items():
+        payload.setdefault(key, plain(value, key))
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     path = atomic_write_bytes(run_dir / CHECKPOINT_NAME, buffer.getvalue())
@@ -199,10 +210,15 @@ def check_model_name(name: str) -> str:
 
 
 def build_reid_model(name: str, num_classes: int, loss: str = "softmax"):
-    """Build a torchreid model with random weights; ``pretrained=False`` so it never downloads."""
+    """Build a torchreid model with random weights; ``pretrained=False`` so it never downloads.
+
+    ``loss`` is the training loss (``softmax``, ``triplet`` or ``both``); models
+    trained with a triplet term return ``(logits, features)`` in train mode.
+    """
     check_model_name(name)
     models = import_torchreid_models()
-    return models.build_model(name, num_classes=int(num_classes), loss=loss, pretrained=False, use_gpu=False)
+    model_loss = "softmax" if loss == "softmax" else "triplet"
+    return models.build_model(name, num_classes=int(num_classes), loss=model_loss, pretrained=False, use_gpu=False)
 
 
 def classifier_rows(state_dict: dict) -> dict[str, int]:

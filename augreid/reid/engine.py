@@ -1,0 +1,243 @@
+"""torchreid engines and a data manager that know which images are synthetic.
+
+``ReidDataManager`` is a torchreid ``DataManager`` (its transforms, its
+``train_loader`` / ``test_loader`` contract) over the real+synthetic union.
+``SyntheticSoftmaxEngine`` and ``SyntheticTripletEngine`` subclass
+``ImageSoftmaxEngine`` / ``ImageTripletEngine`` and only change
+``forward_backward``: the batch's ``dsetid`` tells the losses which images are
+synthetic. Everything else (the epoch loop, TensorBoard scalars ``Train/*``,
+evaluation) is torchreid's.
+
+Trap: torchreid engines accept ``scheduler=None`` and then crash in
+``save_model`` (``None.state_dict()``). ``ensure_scheduler`` replaces a missing
+scheduler with a constant one, so an engine always has a scheduler.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from augreid.data.market import MarketDataset
+from augreid.reid.checkpoint import import_torchreid_models
+from augreid.reid.config import ReidConfig
+from augreid.reid.datasets import REAL, REGISTERED_NAMES, SYNTHETIC, SyntheticSet, build_union
+from augreid.reid.losses import SyntheticAwareTripletLoss, SyntheticLabelCrossEntropy
+from augreid.reid.sampler import MixedBatchSampler, synthetic_per_batch
+
+import_torchreid_models()  # silences torchreid's "Cython evaluation unavailable" warning once
+from torchreid.reid import metrics  # noqa: E402
+from torchreid.reid.data.datamanager import DataManager  # noqa: E402
+from torchreid.reid.engine import ImageSoftmaxEngine, ImageTripletEngine  # noqa: E402
+
+DATASET_NAME = REGISTERED_NAMES[0]
+
+
+def ensure_scheduler(optimizer, scheduler=None):
+    """``scheduler``, or a scheduler that keeps the learning rate constant."""
+    if scheduler is not None:
+        return scheduler
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+class ReidDataManager(DataManager):
+    """Train loader over real (+ synthetic) images, test loaders over the real query/gallery."""
+
+    data_type = "image"
+
+    def __init__(self, market: MarketDataset, synthetic: SyntheticSet | None, config: ReidConfig, use_gpu: bool = False):
+        super().__init__(
+            sources=[DATASET_NAME],
+            targets=[DATASET_NAME],
+            height=config.height,
+            width=config.width,
+            transforms=list(config.transforms),
+            norm_mean=list(config.norm_mean),
+            norm_std=list(config.norm_std),
+            use_gpu=use_gpu,
+        )
+        self.trainset = build_union(market, synthetic, transform=self.transform_tr, mode="train")
+        self._num_train_pids = market.num_train_pids
+        self._num_train_cams = self.trainset.num_train_cams
+        identity = config.loss != "softmax"
+        items = self.trainset.train
+        real = [i for i, item in enumerate(items) if item[3] == REAL]
+        synth = [i for i, item in enumerate(items) if item[3] == SYNTHETIC]
+        if config.synthetic_ratio is None:
+            primary, secondary, per_batch = list(range(len(items))), [], 0
+        else:
+            per_batch = synthetic_per_batch(config.batch_size, config.synthetic_ratio, config.num_instances, identity)
+            primary, secondary = real, synth
+        self.synthetic_per_batch = per_batch
+        self.batch_sampler = MixedBatchSampler(
+            items, primary, secondary, config.batch_size, per_batch,
+            identity=identity, num_instances=config.num_instances, max_batches=config.max_iters_per_epoch,
+        )
+        loader_args: dict[str, Any] = {"num_workers": config.workers, "pin_memory": self.use_gpu}
+        if config.workers > 0:
+            loader_args["persistent_workers"] = False
+        self.train_loader = DataLoader(self.trainset, batch_sampler=self.batch_sampler, **loader_args)
+        self.num_real_images, self.num_synthetic_images = len(real), len(synth)
+        self.test_loader = {DATASET_NAME: {"query": None, "gallery": None}}
+        self.test_dataset = {DATASET_NAME: {"query": market_items_or_none(market, "query"),
+                                            "gallery": market_items_or_none(market, "gallery")}}
+        if market.query and market.gallery:
+            for split in ("query", "gallery"):
+                dataset = build_union(market, None, transform=self.transform_te, mode=split)
+                self.test_loader[DATASET_NAME][split] = DataLoader(
+                    dataset, batch_size=max(config.batch_size, 64), shuffle=False, drop_last=False, **loader_args
+                )
+
+
+def market_items_or_none(market: MarketDataset, split: str):
+    records = market.query if split == "query" else market.gallery
+    return [(str(r.path), r.pid, r.camid, REAL) for r in records] or None
+
+
+def _is_synthetic(data: dict) -> torch.Tensor:
+    return torch.as_tensor(data["dsetid"]) == SYNTHETIC
+
+
+def _real_accuracy(outputs, pids: torch.Tensor, is_synthetic: torch.Tensor) -> float:
+    """Top-1 training accuracy on the real images of the batch (synthetic labels may be soft)."""
+    logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+    keep = ~is_synthetic.to(logits.device)
+    if keep.any():
+        logits, pids = logits[keep], pids[keep]
+    return metrics.accuracy(logits, pids)[0].item()
+
+
+class SyntheticSoftmaxEngine(ImageSoftmaxEngine):
+    """``ImageSoftmaxEngine`` whose cross entropy gives synthetic images their scheme's target."""
+
+    def __init__(self, datamanager, model, optimizer, scheduler, criterion: SyntheticLabelCrossEntropy, use_gpu: bool = False):
+        scheduler = ensure_scheduler(optimizer, scheduler)
+        super().__init__(datamanager, model, optimizer, scheduler=scheduler, use_gpu=use_gpu)
+        self.criterion = criterion
+
+    def forward_backward(self, data):
+        imgs, pids = self.parse_data_for_train(data)
+        is_synthetic = _is_synthetic(data)
+        if self.use_gpu:
+            imgs, pids, is_synthetic = imgs.cuda(), pids.cuda(), is_synthetic.cuda()
+        outputs = self.model(imgs)
+        loss = self.compute_loss(partial(self.criterion, is_synthetic=is_synthetic), outputs, pids)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {
+            "loss": loss.item(),
+            "acc": _real_accuracy(outputs, pids, is_synthetic),
+            "synthetic_share": is_synthetic.float().mean().item(),
+        }
+
+
+class SyntheticTripletEngine(ImageTripletEngine):
+    """``ImageTripletEngine`` (softmax + batch-hard triplet) with scheme-aware losses."""
+
+    def __init__(
+        self,
+        datamanager,
+        model,
+        optimizer,
+        scheduler,
+        criterion_x: SyntheticLabelCrossEntropy,
+        criterion_t: SyntheticAwareTripletLoss,
+        weight_t: float = 1.0,
+        weight_x: float = 1.0,
+        use_gpu: bool = False,
+    ):
+        scheduler = ensure_scheduler(optimizer, scheduler)
+        super().__init__(datamanager, model, optimizer, margin=criterion_t.margin, weight_t=weight_t,
+                         weight_x=weight_x, scheduler=scheduler, use_gpu=use_gpu)
+        self.criterion_x = criterion_x
+        self.criterion_t = criterion_t
+
+    def forward_backward(self, data):
+        imgs, pids = self.parse_data_for_train(data)
+        is_synthetic = _is_synthetic(data)
+        if self.use_gpu:
+            imgs, pids, is_synthetic = imgs.cuda(), pids.cuda(), is_synthetic.cuda()
+        outputs, features = self.model(imgs)
+        loss = 0.0
+        summary: dict[str, float] = {}
+        if self.weight_t > 0:
+            loss_t = self.compute_loss(partial(self.criterion_t, is_synthetic=is_synthetic), features, pids)
+            loss = loss + self.weight_t * loss_t
+            summary["loss_t"] = loss_t.item()
+        if self.weight_x > 0:
+            loss_x = self.compute_loss(partial(self.criterion_x, is_synthetic=is_synthetic), outputs, pids)
+            loss = loss + self.weight_x * loss_x
+            summary["loss_x"] = loss_x.item()
+        summary["acc"] = _real_accuracy(outputs, pids, is_synthetic)
+        summary["loss"] = loss.item()
+        summary["synthetic_share"] = is_synthetic.float().mean().item()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return summary
+
+
+def build_engine(config: ReidConfig, datamanager: ReidDataManager, model, optimizer, scheduler, use_gpu: bool = False):
+    """The engine for ``config.loss``, with the losses of ``config.label_scheme`` (model already on its device)."""
+    criterion_x = SyntheticLabelCrossEntropy(
+        datamanager.num_train_pids, config.label_scheme, config.label_smoothing, config.real_label_smoothing
+    )
+    if config.loss == "softmax":
+        return SyntheticSoftmaxEngine(datamanager, model, optimizer, scheduler, criterion_x, use_gpu=use_gpu)
+    criterion_t = SyntheticAwareTripletLoss(config.margin, exclude_synthetic=config.label_scheme == "lsro")
+    weight_x = 1.0 if config.loss == "both" else 0.0
+    return SyntheticTripletEngine(datamanager, model, optimizer, scheduler, criterion_x, criterion_t, 1.0, weight_x,
+                                  use_gpu=use_gpu)
+
+
+@torch.no_grad()
+def query_gallery_distances(model, datamanager: ReidDataManager):
+    """Euclidean query x gallery distances of the real test split, with pids and cameras (None: no test split)."""
+    import numpy as np
+
+    loaders = datamanager.test_loader[DATASET_NAME]
+    if loaders["query"] is None:
+        return None
+    model.eval()
+    device = next(model.parameters()).device
+
+    def features(loader):
+        feats, pids, camids = [], [], []
+        for data in loader:
+            feats.append(model(data["img"].to(device)).cpu())
+            pids += data["pid"].tolist()
+            camids += data["camid"].tolist()
+        return torch.cat(feats), np.asarray(pids), np.asarray(camids)
+
+    qf, q_pids, q_camids = features(loaders["query"])
+    gf, g_pids, g_camids = features(loaders["gallery"])
+    distmat = metrics.compute_distance_matrix(qf, gf, "euclidean").numpy()
+    return distmat, q_pids, g_pids, q_camids, g_camids
+
+
+def evaluate_with_torchreid(model, datamanager: ReidDataManager, ranks=(1, 5, 10)) -> dict[str, Any] | None:
+    """rank-k and mAP on the real query/gallery with torchreid's evaluator (euclidean, no re-ranking).
+
+    When ``augreid.evaluation`` is available its protocol scores the same
+    distances too (``augreid_eval``), as a cross-check of the two implementations.
+    """
+    found = query_gallery_distances(model, datamanager)
+    if found is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Number of gallery samples is quite small")
+        cmc, mean_ap = metrics.evaluate_rank(*found)
+    out: dict[str, Any] = {"evaluator": "torchreid.metrics.evaluate_rank (euclidean)", "mAP": float(mean_ap)}
+    out.update({f"rank{r}": float(cmc[r - 1]) for r in ranks if r <= len(cmc)})
+    try:
+        from augreid.evaluation import evaluate_rank as augreid_evaluate_rank
+    except ImportError:
+        return out
+    cmc2, mean_ap2 = augreid_evaluate_rank(*found)
+    out["augreid_eval"] = {"mAP": float(mean_ap2), **{f"rank{r}": float(cmc2[r - 1]) for r in ranks if r <= len(cmc2)}}
+    return out
