@@ -121,6 +121,7 @@ def train_reid_cmd(
     synthetic_ratio: Optional[float] = typer.Option(None, help="Share of synthetic images in every batch (default: sample the union uniformly)."),
     max_synthetic_per_id: Optional[int] = typer.Option(None, help="Use at most this many synthetic images per identity."),
     seed: Optional[int] = typer.Option(None, help="Random seed [0]."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [auto: cuda when available]."),
     workers: Optional[int] = typer.Option(None, help="Data loader processes [2]."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads; 0 = torch's default [0]."),
     evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Score rank-1/mAP with torchreid's evaluator at the end [on]."),
@@ -136,7 +137,8 @@ def train_reid_cmd(
         "model": model, "pretrained": str(pretrained) if pretrained else None, "height": height, "width": width,
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "label_scheme": label_scheme,
         "label_smoothing": label_smoothing, "synthetic_ratio": synthetic_ratio,
-        "max_synthetic_per_id": max_synthetic_per_id, "seed": seed, "workers": workers, "threads": threads,
+        "max_synthetic_per_id": max_synthetic_per_id, "seed": seed, "device": device, "workers": workers,
+        "threads": threads,
         "evaluate": evaluate,
     }
     settings = resolve_config(config, overrides)
@@ -207,7 +209,7 @@ def synth_cmd(
     reid_model: Optional[Path] = typer.Option(None, help="re-ID run folder or checkpoint for identity-agreement scores."),
     batch_size: Optional[int] = typer.Option(None, help="Images per generator batch (default: 32)."),
     seed: Optional[int] = typer.Option(None, help="Seed of clustering / random poses (default: 0)."),
-    workers: Optional[int] = typer.Option(None, help="DataLoader processes decoding condition images (default: 2)."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader processes decoding condition images (default: -1 = auto: 1 on CPU, up to 4 on CUDA)."),
     writer_threads: Optional[int] = typer.Option(None, help="Threads scoring and writing JPEGs (default: 2)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N (default: auto)."),
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 autocast on CUDA (default: on)."),
@@ -283,7 +285,7 @@ def eval_gen_cmd(
     data: Optional[Path] = DatasetOpt,
     pairs: Optional[Path] = typer.Option(None, help="from,to pairs CSV of query/gallery images, e.g. market-pairs-test.csv (default: build pairs of test identities)."),
     test_keypoints: Optional[Path] = typer.Option(None, help="Query+gallery keypoint CSV (default: found beside the data)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: <run folder>/eval-<dataset fingerprint>/)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: <run folder>/eval-<checkpoint>-<dataset fingerprint>/)."),
     max_pairs: int = typer.Option(500, help="Score at most this many pairs (a seeded random subset); 0 = all."),
     batch_size: int = typer.Option(32, help="Pairs per generator batch."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
@@ -304,7 +306,9 @@ def eval_gen_cmd(
             raise ConfigError(f"no train-gen checkpoint for dataset {fingerprint} under runs/; pass one or run `augreid train-gen` first")
     generator = load_generator(checkpoint, device)
     if out is None:
-        out = generator.checkpoint_path.parent.parent / f"eval-{fingerprint}"
+        weights = generator.checkpoint_path
+        run = weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+        out = run / f"eval-{weights.stem}-{fingerprint}"
     report = evaluate_generator(
         generator, data, out=out, pairs_csv=pairs, test_keypoints=test_keypoints, max_pairs=max_pairs,
         batch_size=batch_size, device=device, seed=seed, examples=examples, progress=not quiet,
@@ -339,18 +343,19 @@ def eval_cmd(
     run: list[str] = typer.Option(..., "--run", "-r", help="NAME=PATH: a run folder or checkpoint (globs allowed). Repeat; the first NAME is the baseline; runs sharing a NAME are seeds of one configuration."),
     data: Optional[Path] = DatasetOpt,
     out: Path = typer.Option(Path("outputs/eval"), "--out", "-o", help="Folder for comparison.json, report.md and the PNG plots."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings (keys of augreid/evaluation/defaults.toml, top level or under [eval])."),
-    metric: Optional[str] = typer.Option(None, help="euclidean (squared, as torchreid) or cosine [euclidean]."),
-    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Average features of each image and its mirror image [off]."),
-    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="L2-normalise features [off]."),
-    ap: Optional[str] = typer.Option(None, help="torchreid (non-interpolated) or trapezoid (official Market-1501 code) [torchreid]."),
-    rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="k-reciprocal re-ranking (holds full distance matrices) [off]."),
-    resamples: Optional[int] = typer.Option(None, help="Bootstrap resamples over query identities [1000]."),
-    seed: Optional[int] = typer.Option(None, help="Seed of the bootstrap and of the strip queries [0]."),
-    batch_size: Optional[int] = typer.Option(None, help="Feature extraction batch size [64]."),
-    device: Optional[str] = typer.Option(None, help="torch device for the model and distances [cpu]."),
-    cache: Optional[bool] = typer.Option(None, "--cache/--no-cache", help="Reuse features cached under $AUGREID_HOME/features [on]."),
-    plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write cmc.png and retrieval strips [on]."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings (keys of augreid/evaluation/defaults.toml, at top level or in an eval table)."),
+    metric: Optional[str] = typer.Option(None, help="euclidean (squared, as torchreid) or cosine (default: euclidean)."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Average features of each image and its mirror image (default: off)."),
+    normalize: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", help="L2-normalise features (default: off)."),
+    ap: Optional[str] = typer.Option(None, help="AP: torchreid (non-interpolated) or trapezoid (official Market-1501 code); default: torchreid."),
+    rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="k-reciprocal re-ranking, holding full distance matrices in memory (default: off)."),
+    resamples: Optional[int] = typer.Option(None, help="Bootstrap resamples over query identities (default: 1000)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the bootstrap and of the strip queries (default: 0)."),
+    batch_size: Optional[int] = typer.Option(None, help="Feature extraction batch size (default: 64)."),
+    device: Optional[str] = typer.Option(None, help="torch device for the model and distances (default: cpu)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for extraction and ranking; 0 = all available (default: 0)."),
+    cache: Optional[bool] = typer.Option(None, "--cache/--no-cache", help="Reuse features cached under $AUGREID_HOME/features (default: on)."),
+    plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write cmc.png and retrieval strips (default: on)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score trained re-ID models on one query/gallery: rank-k, mAP, paired bootstrap CIs, plots."""
@@ -361,8 +366,8 @@ def eval_cmd(
 
     options = resolve_options(config, {
         "metric": metric, "flip": flip, "normalize": normalize, "ap": ap, "rerank": rerank,
-        "resamples": resamples, "seed": seed, "batch_size": batch_size, "device": device, "cache": cache,
-        "plots": plots,
+        "resamples": resamples, "seed": seed, "batch_size": batch_size, "device": device, "threads": threads,
+        "cache": cache, "plots": plots,
     })
     runs = parse_run_specs(run)
     dataset = resolve_source(data).load()
@@ -376,6 +381,24 @@ def eval_cmd(
     for note in result.notes:
         typer.echo(f"note: {note}")
     typer.echo(f"written: {', '.join(str(p) for p in written.values())}")
+
+
+@app.command("run")
+@user_errors
+def run_cmd(
+    recipe: Path = typer.Argument(..., help="Recipe TOML (see recipes/)."),
+    only: Optional[str] = typer.Option(None, help="Run only this stage (its inputs must be done): check, train-gen, eval-gen, synth, train-reid, eval, report."),
+    start: Optional[str] = typer.Option(None, "--from", help="Redo this stage and every stage after it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (reuse / run / resume per stage) and stop."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a recipe value, e.g. --set reid.epochs=2 (repeatable)."),
+    output: Optional[Path] = typer.Option(None, help="Folder that holds run folders (default: the recipe's `output`)."),
+) -> None:
+    """Run a whole experiment: check -> train-gen -> eval-gen -> synth -> train-reid -> eval -> report."""
+    from augreid.pipeline import run_recipe
+    from augreid.pipeline.recipe import parse_override
+
+    overrides = dict(parse_override(s) for s in set_ or [])
+    run_recipe(recipe, overrides=overrides, only=only, start=start, dry_run=dry_run, output=output, log=typer.echo)
 
 
 def main() -> None:

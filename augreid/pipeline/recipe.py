@@ -184,3 +184,15 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     recipe = validate(raw, base_dir=path.parent.resolve(), source=str(path))
     recipe.path = path.resolve()
     return recipe
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"reid.epochs=2"`` -> ``("reid.epochs", 2)``; the value is a TOML literal, else a bare string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value

@@ -40,6 +40,7 @@ class StageContext:
     stage: Stage
     folder: Path
     inputs: dict[str, "StageResult"]  # finished upstream stages by name
+    history: dict[str, "StageResult"] = field(default_factory=dict)  # every stage finished so far
 
 
 @dataclass
@@ -140,7 +141,7 @@ def execute(items: list[PlanItem], log: Callable[[str], None] = print) -> dict[s
         item.folder.mkdir(parents=True, exist_ok=True)
         log(f"[{stage.name}] {'resuming' if item.action == 'resume' else 'running'} in {item.folder}")
         started = time.perf_counter()
-        ctx = StageContext(stage, item.folder, {d: results[d] for d in stage.depends})
+        ctx = StageContext(stage, item.folder, {d: results[d] for d in stage.depends}, dict(results))
         summary = stage.run(ctx)
         seconds = time.perf_counter() - started
         atomic_write_json(item.folder / STAGE_FILE, {

@@ -1,0 +1,165 @@
+"""The run report: ``report.md`` and ``report.html`` built from the stages' JSON outputs.
+
+Nothing here recomputes a metric: every number comes from a stage summary
+(``stage.json``) or a file a stage wrote, so the report cannot disagree with
+the stage outputs it sits beside.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from augreid.io import atomic_write_text
+from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
+from augreid.pipeline.runner import StageContext, StageResult
+
+PACKAGES = ("augreid", "torch", "torchvision", "torchreid", "faiss-cpu", "numpy", "scikit-learn", "scikit-image",
+            "safetensors", "pillow")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        from augreid.gitinfo import git_revision
+    except ImportError:  # pragma: no cover - optional helper
+        git_revision = None
+    if git_revision is not None:
+        versions["git"] = git_revision() or "unknown"
+    return versions
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def dataset_section(doc: Document, check: StageResult) -> None:
+    s = check.summary
+    doc.add(Heading("Dataset"), Paragraph(f"`{s['root']}`, fingerprint `{s['fingerprint']}`."))
+    rows = [[split, v["ids"], v["images"], ",".join(map(str, v["cameras"])), v["with_keypoints"]]
+            for split, v in s["splits"].items()]
+    doc.add(Table(["split", "ids", "images", "cameras", "with keypoints"], rows))
+    for warning in s.get("warnings", []):
+        doc.add(Paragraph(f"Warning: {warning}"))
+
+
+def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> None:
+    doc.add(Heading("Generator (PG2)"), Paragraph(
+        f"Checkpoint `{gen.summary['checkpoint']}` after {gen.summary['step']} iterations. "
+        f"Quality on {quality.summary['pairs']} held-out pairs of test identities "
+        "(mean over pairs; the two last rows are trivial baselines a generator must beat):"))
+    rows = []
+    for method, m in quality.summary["methods"].items():
+        rows.append([method, f"{m['ssim']['mean']:.3f}", f"{m['mask_ssim']['mean']:.3f}",
+                     f"{m['psnr']['mean']:.2f}", f"{m['masked_l1']['mean']:.4f}"])
+    doc.add(Table(["method", "SSIM ↑", "mask-SSIM ↑", "PSNR dB ↑", "masked L1 ↓"], rows))
+    sheet = Path(quality.summary["contact_sheet"])
+    if sheet.is_file():
+        doc.add(Image(sheet, "Hardest and easiest held-out pairs (condition | target pose | G1 | refined | ground truth)"))
+
+
+def synth_section(doc: Document, synth: StageResult) -> None:
+    counts = synth.summary["counts"]
+    doc.add(Heading("Synthetic set"), Paragraph(
+        "Only training identities and training poses were used. Counts: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, (int, float, str))) + "."))
+    captions = {"target_poses": "Target poses (cluster medoids) with member poses",
+                "contact_sheet": "Synthetic identities: condition image, then each target pose"}
+    for stem, path in synth.summary.get("pictures", {}).items():
+        doc.add(Image(Path(path), captions.get(stem, stem.replace("_", " "))))
+
+
+def reid_section(doc: Document, ev: StageResult) -> None:
+    comparison = ev.summary["comparison"]
+    protocol = comparison["protocol"]
+    doc.add(Heading("Re-identification: baseline vs augmented"), Paragraph(
+        f"{protocol['protocol']}; AP: **{protocol['ap_label']}**; distance: {protocol['metric_label']}; "
+        f"re-ranking: **{protocol['rerank']}**. Mean ± std across seeds (percent)."))
+    rows = []
+    for group in comparison["groups"]:
+        mean, std = group["mean"], group["std"]
+        rows.append([group["name"], group["num_seeds"],
+                     *(f"{_pct(mean.get(k))} ± {_pct(std.get(k))}" for k in ("rank1", "rank5", "mAP"))])
+    doc.add(Table(["arm", "seeds", "rank-1", "rank-5", "mAP"], rows))
+    diffs = [d for d in comparison["differences"]]
+    if diffs:
+        rows = [[f"{d['group']} − {d['baseline']}", d["metric"],
+                 f"{100 * d['estimate']:+.2f}", f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                 d.get("resamples", "-"), d.get("seed", "-")] for d in diffs]
+        doc.add(Table(["difference", "metric", "points", "95% CI", "resamples", "seed"], rows,
+                      caption="Paired bootstrap over query identities"))
+    for name, path in ev.summary["files"].items():
+        if str(path).endswith(".png") and "cmc" in name.lower():
+            doc.add(Image(Path(path), "CMC curves"))
+    for name, path in ev.summary["files"].items():
+        if str(path).endswith(".png") and "strip" in name.lower():
+            arm = Path(path).stem.removeprefix("strip-")
+            doc.add(Image(Path(path), f"Retrieval strip, {arm}: top-10 per query, green = correct, red = wrong"))
+
+
+def timings_section(doc: Document, history: dict[str, StageResult]) -> None:
+    rows = [[name, f"{r.seconds:.1f}", "reused" if r.reused else "ran"] for name, r in history.items()]
+    total = sum(r.seconds for r in history.values())
+    rows.append(["total", f"{total:.1f}", ""])
+    doc.add(Heading("Timings"), Table(["stage", "seconds", ""], rows))
+
+
+def build_report(recipe: dict[str, Any], history: dict[str, StageResult]) -> Document:
+    doc = Document(f"augreid report: {recipe['name']}")
+    if recipe.get("description"):
+        doc.add(Paragraph(recipe["description"]))
+    if "eval" in history:
+        _headline(doc, history["eval"].summary["comparison"], recipe)
+    if "check" in history:
+        dataset_section(doc, history["check"])
+    if "train-gen" in history and "eval-gen" in history:
+        generator_section(doc, history["train-gen"], history["eval-gen"])
+    if "synth" in history:
+        synth_section(doc, history["synth"])
+    if "eval" in history:
+        reid_section(doc, history["eval"])
+    timings_section(doc, history)
+    doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
+    doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
+    return doc
+
+
+def _headline(doc: Document, comparison: dict[str, Any], recipe: dict[str, Any]) -> None:
+    for d in comparison["differences"]:
+        if d["metric"] == "rank1":
+            verdict = ("better" if d["low"] > 0 else "worse" if d["high"] < 0 else "not distinguishable from baseline")
+            doc.add(Paragraph(
+                f"**Answer:** augmented minus baseline rank-1 = {100 * d['estimate']:+.2f} points, 95% CI "
+                f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] (paired bootstrap over query identities); "
+                f"seeds {recipe['seeds']}: the augmented model is **{verdict}**."))
+
+
+def _recipe_text(recipe: dict[str, Any]) -> str:
+    lines = []
+    for key, value in recipe.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {value!r}")
+    for key, value in recipe.items():
+        if isinstance(value, dict):
+            lines.append(f"[{key}]")
+            lines += [f"{k} = {v!r}" for k, v in value.items() if v is not None]
+    return "\n".join(lines)
+
+
+def run_report(ctx: StageContext) -> dict[str, Any]:
+    """The report stage: writes into its stage folder and copies to the run folder's top."""
+    doc = build_report(ctx.stage.settings["recipe"], ctx.history)
+    md = atomic_write_text(ctx.folder / "report.md", doc.to_markdown(ctx.folder))
+    html = atomic_write_text(ctx.folder / "report.html", doc.to_html())
+    top = ctx.folder.parent
+    shutil.copyfile(html, top / "report.html")
+    atomic_write_text(top / "report.md", doc.to_markdown(top))
+    return {"markdown": str(md), "html": str(html)}

@@ -1,0 +1,175 @@
+"""The stages of ``augreid run``: thin adapters from a recipe to the same library
+functions the single commands (``train-gen``, ``synth``, ``train-reid``, ``eval``) call.
+
+Data flows one way: check -> train-gen -> eval-gen -> synth -> train-reid
+(baseline and augmented, per seed) -> eval -> report. The baseline arm does not
+depend on the generator, so changing generator or synth settings retrains only
+the augmented arm.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from augreid.errors import AugreidError
+from augreid.pipeline.recipe import DEMO, Recipe
+from augreid.pipeline.runner import Stage, StageContext
+
+STAGE_KINDS = ("check", "train-gen", "eval-gen", "synth", "train-reid", "eval", "report")
+
+
+def _data_root(recipe: Recipe) -> str | None:
+    root = recipe.section("dataset")["root"]
+    return None if root == DEMO else root
+
+
+def dataset_identity(recipe: Recipe) -> dict[str, Any]:
+    """What identifies the data: its fingerprint (file list + sizes) and keypoint files."""
+    from augreid.data.sources import resolve_source
+
+    ds = recipe.section("dataset")
+    source = resolve_source(_data_root(recipe), ds["train_keypoints"], ds["test_keypoints"])
+    return {
+        "root": str(source.root),
+        "fingerprint": source.load().fingerprint(),
+        "train_keypoints": str(source.train_keypoints) if source.train_keypoints else None,
+        "test_keypoints": str(source.test_keypoints) if source.test_keypoints else None,
+    }
+
+
+# ---------------------------------------------------------------- stage bodies
+
+
+def run_check(ctx: StageContext) -> dict[str, Any]:
+    from augreid.data.check import check_dataset
+
+    s = ctx.stage.settings["data"]
+    report = check_dataset(s["root"], train_keypoints=s["train_keypoints"], test_keypoints=s["test_keypoints"])
+    report.write_json(ctx.folder / "check.json")
+    (ctx.folder / "check.txt").write_text(report.format() + "\n")
+    if report.errors:
+        raise AugreidError(f"dataset check failed ({len(report.errors)} errors), see {ctx.folder / 'check.txt'}:\n"
+                           + "\n".join(report.errors[:5]))
+    return {"splits": {k: vars(v) for k, v in report.splits.items()}, "warnings": report.warnings,
+            "fingerprint": s["fingerprint"], "root": s["root"]}
+
+
+def run_train_gen(ctx: StageContext) -> dict[str, Any]:
+    from generators.pg2.config import load_preset
+    from generators.pg2.train import train_generator
+
+    s = ctx.stage.settings
+    cfg = load_preset(s["preset"], s["overrides"])
+    result = train_generator(cfg, s["data"]["root"], out=ctx.folder / "gen", train_keypoints=s["data"]["train_keypoints"],
+                             resume=True, progress=True)
+    if not result.finished or result.checkpoint is None:
+        raise AugreidError(f"generator training stopped at step {result.step}; run again to resume")
+    return {"checkpoint": str(result.checkpoint), "step": result.step, "run_dir": str(result.run_dir)}
+
+
+def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
+    from generators.pg2.quality import evaluate_generator
+
+    s = ctx.stage.settings
+    checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
+    report = evaluate_generator(checkpoint, s["data"]["root"], out=ctx.folder, test_keypoints=s["data"]["test_keypoints"],
+                                max_pairs=s["eval_pairs"], seed=s["seed"], progress=True)
+    return {"pairs": report["pairs"], "methods": report["methods"], "metrics_md": str(ctx.folder / "metrics.md"),
+            "contact_sheet": str(ctx.folder / "contact_sheet.png")}
+
+
+def run_synth(ctx: StageContext) -> dict[str, Any]:
+    from augreid.synth import load_synth_config, synthesize
+
+    s = ctx.stage.settings
+    options = dict(s["options"])
+    min_quality = options.pop("min_quality")
+    config = load_synth_config(None, **options, min_quality={"pose": float(min_quality)} if min_quality else None)
+    checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
+    result = synthesize(ctx.folder / "synth", config, data=s["data"]["root"], train_keypoints=s["data"]["train_keypoints"],
+                        generator=checkpoint, progress=True)
+    return {"folder": str(result.out), "counts": result.counts, "pictures": _synth_pictures(result.out)}
+
+
+def _synth_pictures(folder: Path) -> dict[str, str]:
+    return {p.stem: str(p) for p in sorted(folder.glob("*.png"))}
+
+
+def run_train_reid(ctx: StageContext) -> dict[str, Any]:
+    from augreid.reid.config import resolve_config
+    from augreid.reid.train import train_reid
+
+    s = ctx.stage.settings
+    overrides = {**s["options"], "data": s["data"]["root"], "seed": s["seed"], "evaluate": False}
+    if "synth" in ctx.inputs:
+        overrides["synthetic"] = ctx.inputs["synth"].summary["folder"]
+    config = resolve_config(None, overrides)
+    result = train_reid(config, ctx.folder / "run", resume=True)
+    return {"run_dir": str(result.run_dir), "epoch_seconds": result.epoch_seconds, "arm": s["arm"], "seed": s["seed"]}
+
+
+def run_eval(ctx: StageContext) -> dict[str, Any]:
+    from augreid.data.market import load_market
+    from augreid.evaluation.compare import compare_runs
+    from augreid.evaluation.options import EvalOptions
+    from augreid.evaluation.report import result_to_dict, write_comparison_report
+
+    s = ctx.stage.settings
+    groups: dict[str, list[Path]] = {}
+    for name, result in ctx.inputs.items():
+        groups.setdefault(result.summary["arm"], []).append(Path(result.summary["run_dir"]))
+    ordered = {arm: groups[arm] for arm in ("baseline", "augmented") if arm in groups}
+    options = EvalOptions(**s["options"], cache_dir=str(ctx.folder / "features"))
+    comparison = compare_runs(ordered, load_market(s["data"]["root"]), options)
+    written = write_comparison_report(comparison, ctx.folder)
+    return {"comparison": result_to_dict(comparison), "files": {k: str(v) for k, v in written.items()}}
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def build_stages(recipe: Recipe) -> list[Stage]:
+    """Turn a recipe into stage instances with the settings that affect each."""
+    from augreid.pipeline.report import run_report
+
+    data = dataset_identity(recipe)
+    gen, syn, reid, ev = (recipe.section(k) for k in ("generator", "synth", "reid", "eval"))
+    overrides = {
+        key: value for key, value in {
+            "train.stage1_steps": gen["stage1_iterations"], "train.stage2_steps": gen["stage2_iterations"],
+            "train.batch_size": gen["batch_size"], "data.max_pairs": gen["max_pairs"],
+            "data.different_cameras": gen["different_cameras"], "train.seed": gen["seed"],
+        }.items() if value is not None
+    }
+    stages = [
+        Stage("check", "check", {"data": data}, run_check),
+        Stage("train-gen", "train-gen", {"data": data, "preset": gen["preset"], "overrides": overrides},
+              run_train_gen, depends=("check",)),
+        Stage("eval-gen", "eval-gen", {"data": data, "eval_pairs": gen["eval_pairs"], "seed": gen["seed"]},
+              run_eval_gen, depends=("train-gen",)),
+        Stage("synth", "synth", {"data": data, "options": {
+            "poses": syn["poses"], "pose_file": syn["pose_file"], "num_poses": syn["num_poses"],
+            "per_id": syn["per_id"], "batch_size": syn["batch_size"], "seed": syn["seed"],
+            "min_quality": syn["min_quality"]}}, run_synth, depends=("train-gen",)),
+    ]
+    reid_options = {k: reid[k] for k in ("model", "epochs", "batch_size", "height", "width", "loss", "label_scheme",
+                                         "label_smoothing", "synthetic_ratio", "max_synthetic_per_id", "lr",
+                                         "pretrained")}
+    trained = []
+    for seed in recipe.seeds:
+        for arm in ("baseline", "augmented"):
+            options = dict(reid_options)
+            if arm == "baseline":  # labelling knobs do not affect a real-only run
+                for key in ("label_scheme", "label_smoothing", "synthetic_ratio", "max_synthetic_per_id"):
+                    options.pop(key)
+            name = f"train-reid-{arm}-s{seed}"
+            stages.append(Stage(name, "train-reid", {"data": data, "arm": arm, "seed": seed, "options": options},
+                                run_train_reid, depends=("check",) if arm == "baseline" else ("check", "synth")))
+            trained.append(name)
+    eval_options = {"metric": ev["metric"], "flip": ev["flip"], "rerank": ev["rerank"], "ap": ev["ap"],
+                    "resamples": ev["bootstrap"], "seed": ev["bootstrap_seed"]}
+    stages.append(Stage("eval", "eval", {"data": data, "options": eval_options}, run_eval, depends=tuple(trained)))
+    stages.append(Stage("report", "report", {"recipe": recipe.settings},
+                        run_report, depends=("check", "train-gen", "eval-gen", "synth", "eval")))
+    return stages
