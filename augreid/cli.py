@@ -22,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: rich markup would swallow the "[default]" brackets in option help.
+    rich_markup_mode=None,
 )
 data_app = typer.Typer(help="Inspect datasets and keypoints.", no_args_is_help=True)
 app.add_typer(data_app, name="data")

@@ -63,3 +63,18 @@ def cuhk03_root(shared_data: Path) -> Path:
     if not (path / "Market-1501-v15.09.15").is_dir():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests with one torch thread.
+
+    Tests share two cores with other processes; OpenMP threads spinning against
+    each other make small convolutions an order of magnitude slower.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

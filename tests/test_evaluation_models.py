@@ -57,13 +57,7 @@ def train_tiny(dataset, seed: int, steps: int = 6, batch_size: int = 32):
     return model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Other test processes share the two cores; OpenMP with 2 threads then runs ~10x slower than 1.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

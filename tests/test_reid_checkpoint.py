@@ -13,13 +13,7 @@ from augreid.errors import AugreidError, ConfigError
 from augreid.reid import load_reid_model, save_reid_checkpoint
 from augreid.reid.checkpoint import build_reid_model, read_checkpoint, restore_training_state
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tests share two cores with other processes; OpenMP threads spinning against each other is far slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 INFO = {"model_name": "osnet_x0_25", "num_classes": 4, "height": 64, "width": 32, "seed": 3}

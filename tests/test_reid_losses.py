@@ -14,13 +14,7 @@ from augreid.reid.config import resolve_config
 from augreid.reid.losses import SyntheticAwareTripletLoss, SyntheticLabelCrossEntropy
 from augreid.reid.sampler import MixedBatchSampler, synthetic_per_batch
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tests share two cores with other processes; OpenMP threads spinning against each other is far slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 LN2 = math.log(2.0)

@@ -16,13 +16,7 @@ from augreid.reid.config import resolve_config
 from augreid.reid.datasets import SYNTHETIC, build_union, dataset_classes, load_synthetic_set, register_datasets
 from augreid.reid.train import train_reid
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tests share two cores with other processes; OpenMP threads spinning against each other is far slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = {"height": 64, "width": 32, "epochs": 1, "batch_size": 16, "max_iters_per_epoch": 2,

@@ -19,7 +19,7 @@ from augreid.data.keypoints import read_keypoints_csv, visible, write_keypoints_
 from augreid.data.market import QUERY, GALLERY, TRAIN, load_market, parse_market_name
 from augreid.data.market import ImageRecord
 from augreid.data.sources import resolve_source
-from augreid.errors import AugreidError, ConfigError
+from augreid.errors import ConfigError
 from augreid.synth import SynthConfig, load_synth_config, parse_min_quality, synthesize
 from augreid.synth.plan import choose_conditions, make_batches, make_jobs, shard
 from augreid.synth.quality import foreground_mask, pose_agreement

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
+from augreid.tomlfile import read_toml
 from augreid.evaluation.distance import METRICS, RerankOptions
 from augreid.evaluation.protocol import AP_LABELS, AP_MODES, TIE_RULE
 
@@ -76,13 +77,7 @@ def default_settings() -> dict[str, Any]:
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    data = read_toml(path)
     return data.get("eval", data) if isinstance(data.get("eval"), dict) else data
 
 

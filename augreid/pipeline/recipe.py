@@ -9,12 +9,12 @@ together, so a user fixes a recipe in one go.
 from __future__ import annotations
 
 import copy
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
+from augreid.tomlfile import parse_override, read_toml  # noqa: F401  (parse_override: for the CLI)
 
 DEMO = "demo"  # dataset.root value meaning the embedded demo dataset
 
@@ -174,10 +174,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    raw = read_toml(path)
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.rpartition(".")
         (raw.setdefault(section, {}) if section else raw)[key] = value
@@ -185,14 +182,3 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     recipe.path = path.resolve()
     return recipe
 
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"reid.epochs=2"`` -> ``("reid.epochs", 2)``; the value is a TOML literal, else a bare string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected section.key=value")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return key.strip(), value

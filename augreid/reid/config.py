@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
+from augreid.tomlfile import read_toml
 
 LABEL_SCHEMES = ("same-id", "lsro", "smoothed-id")
 LOSSES = ("softmax", "triplet", "both")
@@ -106,16 +107,6 @@ def absolute(value: Any, base: Path) -> Any:
 def default_settings() -> dict[str, Any]:
     text = resources.files("augreid.reid").joinpath("defaults.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
 
 
 def _coerce(key: str, value: Any, problems: list[str]) -> Any:

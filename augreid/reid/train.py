@@ -222,7 +222,6 @@ def train_reid(
 
 
 def _train(config: ReidConfig, data: PreparedData, run_dir: Path, can_resume: bool, progress: bool) -> TrainResult:
-    import torch
     from torch.utils.tensorboard import SummaryWriter
     from torchreid.reid import optim
     from torchreid.reid.utils import set_random_seed

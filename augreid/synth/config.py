@@ -11,12 +11,12 @@ refused) and runtime ones (workers, threads, device, pictures) that do not.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
+from augreid.tomlfile import read_toml
 
 QUALITY_FILTERS = ("pose", "identity")
 RUNTIME_KEYS = frozenset({"num_workers", "writer_threads", "device", "contact_rows", "plot_examples"})
@@ -110,13 +110,7 @@ def load_synth_config(path: str | Path | None = None, **overrides: Any) -> Synth
     """Defaults, then the TOML file (if any), then non-None ``overrides``."""
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML ({err})") from None
+        data = read_toml(path)
         values = dict(data.get("synth", data))
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(SynthConfig)}

@@ -29,7 +29,7 @@ import numpy as np
 
 from augreid import __version__
 from augreid.data.keypoints import write_keypoints_csv
-from augreid.data.market import TRAIN, ImageRecord, load_market, read_image
+from augreid.data.market import TRAIN, load_market, read_image
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError, ConfigError, DatasetError
 from augreid.io import atomic_write_json, sha256_file, sha256_text

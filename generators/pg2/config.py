@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from augreid.errors import ConfigError
+from augreid.tomlfile import parse_override  # noqa: F401  (re-exported for the CLI)
 
 
 @dataclass
@@ -230,15 +231,3 @@ def load_preset(preset: str | Path, overrides: Mapping[str, Any] | None = None) 
             raise ConfigError(f"override {dotted!r}: {section} is not a section")
         data[section] = {**data[section], key: value}
     return PG2Config.from_dict(data, source)
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"train.stage1_steps=100"`` -> ``("train.stage1_steps", 100)``; values are TOML literals."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected section.key=value")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()  # a bare word such as gaussian
-    return key.strip(), value
