@@ -21,7 +21,6 @@ code after one step of each stage. Results: ``bench/results/synth_<tag>.{json,md
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

@@ -8,7 +8,6 @@ Wall time depends on the machine and its load; CPU time of this process is repor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
