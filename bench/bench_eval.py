@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from augreid.evaluation import evaluate_features, evaluate_rank, summarize  # noqa: E402
-from augreid.evaluation.compare import package_versions  # noqa: E402
+from augreid.versions import package_versions  # noqa: E402
 from augreid.evaluation.search import knn_search  # noqa: E402
 from augreid.io import atomic_write_json, atomic_write_text  # noqa: E402
 

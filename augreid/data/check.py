@@ -65,6 +65,7 @@ def check_dataset(
         return DatasetReport(str(root), errors=[str(err)])
     report = DatasetReport(str(base))
     names: dict[str, list[str]] = {}
+    pids: dict[str, set[int]] = {}
     for split in SPLITS:
         split_dir = base / split
         if not split_dir.is_dir():
@@ -85,21 +86,17 @@ def check_dataset(
             distractor_images=sum(r.pid == 0 for r in records),
         )
         names[split] = [r.name for r in records]
+        pids[split] = {r.pid for r in records if r.pid > 0}
         if not records:
             report.errors.append(f"{split_dir}: no images")
-    _check_identities(report, base)
+    _check_identities(report, pids)
     _check_keypoints(report, base, names, train_keypoints, test_keypoints)
     return report
 
 
-def _check_identities(report: DatasetReport, base: Path) -> None:
-    if "query" in report.splits and "bounding_box_test" in report.splits:
-        q_ids = set()
-        g_ids = set()
-        for split, bucket in (("query", q_ids), ("bounding_box_test", g_ids)):
-            records, _ = list_split(base / split, split)
-            bucket.update(r.pid for r in records if r.pid > 0)
-        lonely = sorted(q_ids - g_ids)
+def _check_identities(report: DatasetReport, pids: dict[str, set[int]]) -> None:
+    if "query" in pids and "bounding_box_test" in pids:
+        lonely = sorted(pids["query"] - pids["bounding_box_test"])
         if lonely:
             report.warnings.append(f"{len(lonely)} query identities have no gallery image (e.g. {lonely[:5]})")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,11 +132,7 @@ class MarketDataset:
 
     def fingerprint(self) -> str:
         """A short hash of the file list and sizes: identifies the data a result came from."""
-        digest = hashlib.sha256()
-        for split in SPLITS:
-            for record in self.split(split):
-                digest.update(f"{split}/{record.name}:{record.path.stat().st_size}\n".encode())
-        return digest.hexdigest()[:16]
+        return records_fingerprint(record for split in SPLITS for record in self.split(split))
 
     def summary(self) -> dict:
         out: dict = {"root": str(self.root)}
@@ -147,6 +144,14 @@ class MarketDataset:
                 "cameras": sorted({r.camid for r in records}),
             }
         return out
+
+
+def records_fingerprint(records: Iterable[ImageRecord]) -> str:
+    """A short hash of split, name and size of each record, in the order given."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(f"{record.split}/{record.name}:{record.path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def load_market(root: str | Path, *, require_eval_splits: bool = True) -> MarketDataset:

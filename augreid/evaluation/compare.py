@@ -11,9 +11,7 @@ spread is the separate ``std`` column).
 from __future__ import annotations
 
 import glob
-import platform
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from augreid.errors import AugreidError
 from augreid.evaluation.bootstrap import BootstrapCI, IdentityResampler
 from augreid.evaluation.options import EvalOptions
 from augreid.evaluation.protocol import EvaluationError, Metrics, PerQueryResult, summarize
+from augreid.versions import package_versions
 
 CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "loss", "label_scheme")
 
@@ -189,16 +188,6 @@ def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple
 
 
 # ---------------------------------------------------------------- trained models
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("augreid", "torch", "torchvision", "torchreid", "faiss-cpu", "faiss-gpu-cu12", "numpy", "scipy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def check_group_configs(name: str, runs: list[RunScore]) -> None:

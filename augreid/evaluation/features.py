@@ -158,7 +158,7 @@ def run_features(
 ) -> RunFeatures:
     """Query and gallery features of the model in ``run`` (a run folder or checkpoint file)."""
     from augreid.evaluation.distance import check_device
-    from augreid.reid.checkpoint import load_reid_model, resolve_checkpoint_path
+    from augreid.reid.checkpoint import checkpoint_info, load_reid_model, resolve_checkpoint_path
 
     check_device(device)
     checkpoint = resolve_checkpoint_path(run)
@@ -192,16 +192,3 @@ def run_features(
         query, gallery = l2_normalize(query), l2_normalize(gallery)
     return RunFeatures(query, gallery, info, checkpoint, digest, cache_file if use_cache else None, from_cache)
 
-
-def checkpoint_info(checkpoint: Path) -> dict[str, Any]:
-    """The run description exactly as ``load_reid_model`` reports it, without building the model."""
-    from augreid.reid.checkpoint import INFO_DEFAULTS, RUN_JSON, read_checkpoint, read_run_json
-
-    payload = read_checkpoint(checkpoint)
-    info = {**INFO_DEFAULTS, **dict(payload.get("info") or {})}
-    run_json = checkpoint.parent / RUN_JSON
-    if run_json.is_file():
-        info.update({k: v for k, v in read_run_json(run_json).items() if k not in ("model_name", "num_classes")})
-    info["epoch"] = payload.get("epoch")
-    info["checkpoint"] = str(checkpoint)
-    return info

@@ -7,33 +7,23 @@ the stage outputs it sits beside.
 
 from __future__ import annotations
 
-import platform
 import shutil
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from augreid.io import atomic_write_text
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.runner import StageContext, StageResult
+from augreid.versions import git_revision, package_versions
 
 PACKAGES = ("augreid", "torch", "torchvision", "torchreid", "faiss-cpu", "numpy", "scikit-learn", "scikit-image",
             "safetensors", "pillow")
 
 
 def software_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    try:
-        from augreid.gitinfo import git_revision
-    except ImportError:  # pragma: no cover - optional helper
-        git_revision = None
-    if git_revision is not None:
-        versions["git"] = git_revision() or "unknown"
+    versions = package_versions(PACKAGES)
+    git = git_revision()
+    versions["git"] = git["revision"] + (" (local changes)" if git["dirty"] else "")
     return versions
 
 

@@ -230,6 +230,19 @@ def classifier_rows(state_dict: dict) -> dict[str, int]:
     }
 
 
+def checkpoint_info(ckpt_path: Path, payload: dict | None = None) -> dict[str, Any]:
+    """The run description of a checkpoint file: ``INFO_DEFAULTS``, the stored info,
+    ``run.json`` beside it (model identity excepted), ``epoch`` and ``checkpoint``."""
+    payload = read_checkpoint(ckpt_path) if payload is None else payload
+    info = {**INFO_DEFAULTS, **dict(payload.get("info") or {})}
+    run_json = ckpt_path.parent / RUN_JSON
+    if run_json.is_file():
+        info.update({k: v for k, v in read_run_json(run_json).items() if k not in ("model_name", "num_classes")})
+    info["epoch"] = payload.get("epoch")
+    info["checkpoint"] = str(ckpt_path)
+    return info
+
+
 def load_reid_model(path: str | Path, device: str = "cpu"):
     """Rebuild a trained re-ID model from a run folder or checkpoint file.
 
@@ -239,12 +252,7 @@ def load_reid_model(path: str | Path, device: str = "cpu"):
     """
     ckpt_path = resolve_checkpoint_path(path)
     payload = read_checkpoint(ckpt_path)
-    info = {**INFO_DEFAULTS, **dict(payload.get("info") or {})}
-    run_json = ckpt_path.parent / RUN_JSON
-    if run_json.is_file():
-        info.update({k: v for k, v in read_run_json(run_json).items() if k not in ("model_name", "num_classes")})
-    info["epoch"] = payload.get("epoch")
-    info["checkpoint"] = str(ckpt_path)
+    info = checkpoint_info(ckpt_path, payload)
     name, num_classes = info.get("model_name"), info.get("num_classes")
     if not name or not isinstance(num_classes, int) or num_classes < 1:
         raise AugreidError(f"{ckpt_path}: checkpoint does not record model_name/num_classes")

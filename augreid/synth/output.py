@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
-from augreid.io import atomic_write_json, atomic_write_text
+from augreid.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 IMAGES = "bounding_box_train"
 RUN_JSON = "synth.json"
@@ -147,14 +146,7 @@ JPEG_END = b"\xff\xd9"
 
 def write_image(path: Path, data: bytes) -> None:
     """Temporary file + rename, without fsync (see the module docstring)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data, fsync=False)
 
 
 def is_complete_jpeg(path: Path) -> bool:

@@ -115,10 +115,3 @@ def jobs_digest(jobs: Sequence[Job]) -> str:
         digest.update((json.dumps(asdict(job), sort_keys=True) + "\n").encode())
     return digest.hexdigest()
 
-
-def split_fingerprint(records: Iterable[ImageRecord]) -> str:
-    """Hash of the names and sizes of one split's files (``MarketDataset.fingerprint`` for one split)."""
-    digest = hashlib.sha256()
-    for record in records:
-        digest.update(f"{record.split}/{record.name}:{record.path.stat().st_size}\n".encode())
-    return digest.hexdigest()[:16]

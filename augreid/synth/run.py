@@ -29,7 +29,7 @@ import numpy as np
 
 from augreid import __version__
 from augreid.data.keypoints import write_keypoints_csv
-from augreid.data.market import TRAIN, load_market, read_image
+from augreid.data.market import TRAIN, load_market, read_image, records_fingerprint
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError, ConfigError, DatasetError
 from augreid.io import atomic_write_json, sha256_file, sha256_text
@@ -45,7 +45,6 @@ from augreid.synth.plan import (
     make_batches,
     make_jobs,
     shard,
-    split_fingerprint,
 )
 from augreid.synth.quality import IdentityScorer, pose_agreement, target_masks
 
@@ -76,15 +75,14 @@ def image_shape(path: Path) -> tuple[int, int]:
 
 def load_condition(path: Path, shape: tuple[int, int]):
     """A condition image as a ``[3, H, W]`` float tensor in [-1, 1]."""
-    import torch
+    from generators.pg2.data import to_tensor_image
 
     img = read_image(path)
     if (img.size[1], img.size[0]) != tuple(shape):
         raise DatasetError(
             f"{path}: image is {img.size[1]}x{img.size[0]} (HxW) but the generator works at {shape[0]}x{shape[1]}"
         )
-    arr = np.asarray(img, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return to_tensor_image(np.asarray(img, dtype=np.uint8))
 
 
 def resolve_generator(spec, dataset_fingerprint: str, device):
@@ -190,14 +188,6 @@ class ConditionBatches:
         return i, torch.stack(images), torch.tensor([job.target for job in self.batches[i]], dtype=torch.long)
 
 
-def to_uint8(images) -> np.ndarray:
-    """``[B, 3, H, W]`` in [-1, 1] -> ``(B, H, W, 3)`` uint8 on the CPU."""
-    import torch
-
-    x = ((images.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to("cpu", dtype=torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().numpy()
-
-
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     import io
 
@@ -276,6 +266,8 @@ def generate_batches(
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
+    from generators.pg2.data import to_uint8_image
+
     stats = GenerationStats()
     todo = sum(1 for b in mine for job in batches[b] if job.file not in done)
     if not mine:
@@ -319,7 +311,7 @@ def generate_batches(
                     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
                     with torch.no_grad(), autocast:
                         generated = generator.generate(conditions, maps)
-                    images = to_uint8(generated)  # the copy to the CPU waits for the GPU
+                    images = to_uint8_image(generated)  # the copy to the CPU waits for the GPU
                     identity = scorer.score(generated, [j.pid for j in jobs]) if scorer is not None else None
                     stats.model_seconds += time.perf_counter() - tick
                     stats.batches += 1
@@ -466,7 +458,7 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid_model,
     dataset = load_market(source.root, require_eval_splits=False)
     check_pose_file(config, source, dataset)
     poses = source.train_poses()
-    train_fp = split_fingerprint(dataset.train)
+    train_fp = records_fingerprint(dataset.train)
     data_fp = dataset.fingerprint()
     real_dir = dataset.root / TRAIN
     shape = image_shape(dataset.train[0].path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +31,6 @@ from generators.pg2.model import G1, G2
 
 FORMAT = "augreid-pg2/1"
 _STEP_RE = re.compile(r"^step_(\d+)\.json$")
-
-
-def git_revision(start: Path | None = None) -> dict[str, Any]:
-    """The commit of the code that wrote a checkpoint, and whether the tree had local changes."""
-    folder = start or Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"revision": "unknown", "dirty": None}
-    if rev.returncode != 0:
-        return {"revision": "unknown", "dirty": None}
-    return {"revision": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
 
 
 def checkpoint_stem(folder: Path, step: int) -> Path:

@@ -32,9 +32,9 @@ def to_tensor_image(image: np.ndarray) -> torch.Tensor:
 
 
 def to_uint8_image(tensor: torch.Tensor) -> np.ndarray:
-    """float (3, H, W) in [-1, 1] -> uint8 (H, W, 3), rounding like an image writer."""
+    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3) on the CPU, rounding like an image writer."""
     array = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
-    return array.permute(1, 2, 0).cpu().numpy()
+    return array.movedim(-3, -1).contiguous().cpu().numpy()
 
 
 def scale_pose(pose: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:

@@ -35,10 +35,10 @@ from augreid.data import build_pairs, read_pairs_csv
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError, ConfigError, DatasetError
 from augreid.io import atomic_write_json
+from augreid.versions import git_revision
 from generators.pg2 import losses
 from generators.pg2.checkpoint import (
     FORMAT,
-    git_revision,
     list_checkpoints,
     prune_checkpoints,
     save_checkpoint,
