@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from augreid import __version__
-from augreid.errors import AugreidError
+from augreid.errors import AugreidError, is_environment_error, output_error
 
 app = typer.Typer(
     name="augreid",
@@ -53,6 +53,13 @@ def user_errors(func):
             return func(*args, **kwargs)
         except AugreidError as err:
             typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        except OSError as err:
+            # A full disk or a read-only/unusable --out reached a plain mkdir or open somewhere:
+            # the user's environment, not a bug, so one line naming the path.
+            if not is_environment_error(err):
+                raise
+            typer.secho(f"error: {output_error(err, action='cannot use')}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -110,14 +117,14 @@ def train_reid_cmd(
     data: Optional[Path] = DatasetOpt,
     synthetic: Optional[Path] = typer.Option(None, help="Synthetic folder (bounding_box_train/, manifest.jsonl, synth.json) to train on with the real images."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML settings (e.g. a run's config.toml); options given here override it."),
-    model: Optional[str] = typer.Option(None, help="torchreid model name [osnet_x0_25]."),
-    pretrained: Optional[Path] = typer.Option(None, help="Local ImageNet weights for the backbone; never downloaded."),
+    model: Optional[str] = typer.Option(None, help="torchreid model name [mobilenetv2_x1_0]."),
+    pretrained: Optional[str] = typer.Option(None, help="auto, imagenet (offline weights), none, or a local weights file; never downloaded [auto]."),
     height: Optional[int] = typer.Option(None, help="Input height [128]."),
     width: Optional[int] = typer.Option(None, help="Input width [64]."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs [10]."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size [32]."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate [0.0003]."),
-    loss: Optional[str] = typer.Option(None, help="softmax, triplet or both [softmax]."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs [30]."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size [64]."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate [0.00035]."),
+    method: Optional[str] = typer.Option(None, help="Training method: bot (strong baseline), softmax or triplet (torchreid's engines) [bot]."),
     label_scheme: Optional[str] = typer.Option(None, help="Labels of synthetic images: same-id, lsro or smoothed-id [same-id]."),
     label_smoothing: Optional[float] = typer.Option(None, help="Epsilon of smoothed-id [0.1]."),
     synthetic_ratio: Optional[float] = typer.Option(None, help="Share of synthetic images in every batch (default: sample the union uniformly)."),
@@ -126,25 +133,34 @@ def train_reid_cmd(
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [auto: cuda when available]."),
     workers: Optional[int] = typer.Option(None, help="Data loader processes [2]."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads; 0 = torch's default [0]."),
-    evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Score rank-1/mAP with torchreid's evaluator at the end [on]."),
+    evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Score rank-1/mAP on query/gallery at the end [on]."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Any setting of augreid/reid/defaults.toml, e.g. --set warmup_epochs=2 (repeatable)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run with the same settings in --out."),
-    overwrite: bool = typer.Option(False, help="Start again in --out, deleting its checkpoint and logs."),
+    overwrite: bool = typer.Option(False, help="Start again in --out, deleting only augreid's own files in it."),
 ) -> None:
-    """Train a torchreid model on real images, or real + synthetic ones with a labelling scheme."""
+    """Train a re-ID model (bot, softmax or triplet) on real images, or real + synthetic ones with a labelling scheme."""
+    from augreid.evaluation import evaluate_rank
     from augreid.reid.config import resolve_config
     from augreid.reid.train import train_reid
 
     overrides = {
         "data": str(data) if data else None, "synthetic": str(synthetic) if synthetic else None,
-        "model": model, "pretrained": str(pretrained) if pretrained else None, "height": height, "width": width,
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "label_scheme": label_scheme,
+        "model": model, "pretrained": pretrained, "height": height, "width": width,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "method": method, "label_scheme": label_scheme,
         "label_smoothing": label_smoothing, "synthetic_ratio": synthetic_ratio,
         "max_synthetic_per_id": max_synthetic_per_id, "seed": seed, "device": device, "workers": workers,
         "threads": threads,
         "evaluate": evaluate,
     }
+    from augreid.tomlfile import parse_override
+
+    for text in set_ or []:
+        key, value = parse_override(text)
+        if overrides.get(key) is not None:
+            raise AugreidError(f"--set {key}: given twice (also as --{key.replace('_', '-')})")
+        overrides[key] = value
     settings = resolve_config(config, overrides)
-    result = train_reid(settings, out, resume=resume, overwrite=overwrite)
+    result = train_reid(settings, out, resume=resume, overwrite=overwrite, evaluate_rank=evaluate_rank)
     if result.resumed_from:
         typer.echo(f"resumed after epoch {result.resumed_from}")
     typer.echo(f"run folder: {result.run_dir}")
@@ -207,7 +223,7 @@ def synth_cmd(
     per_id: Optional[int] = typer.Option(None, help="Condition images per identity, most complete poses first (default: 1)."),
     max_ids: Optional[int] = typer.Option(None, help="Only the first N training identities (quick runs)."),
     generator: Optional[Path] = typer.Option(None, help="PG2 checkpoint (.safetensors or run folder) (default: latest train-gen checkpoint of this dataset under runs/)."),
-    min_quality: Optional[list[str]] = typer.Option(None, help="Drop images below a score, e.g. pose=0.5 or identity=0.3 (repeatable)."),
+    min_quality: Optional[list[str]] = typer.Option(None, help="Drop images below a score: pckh=0.2 (PCKh (MediaPipe), the default), pose=0.5, identity=0.3 (repeatable); none = no filter."),
     reid_model: Optional[Path] = typer.Option(None, help="re-ID run folder or checkpoint for identity-agreement scores."),
     batch_size: Optional[int] = typer.Option(None, help="Images per generator batch (default: 32)."),
     seed: Optional[int] = typer.Option(None, help="Seed of clustering / random poses (default: 0)."),
@@ -223,6 +239,7 @@ def synth_cmd(
 
     Multi-GPU: torchrun --nproc_per_node N -m augreid.cli synth ... (each rank takes a disjoint share).
     """
+    from augreid.reid import load_reid_model
     from augreid.synth import load_synth_config, parse_min_quality, synthesize
 
     settings = load_synth_config(
@@ -237,7 +254,7 @@ def synth_cmd(
         torch.set_num_threads(threads)
     result = synthesize(
         out, settings, data=data, train_keypoints=train_keypoints, generator=generator,
-        reid_model=reid_model, progress=progress, echo=typer.echo,
+        reid_model=reid_model, progress=progress, echo=typer.echo, load_reid=load_reid_model,
     )
     if "timings" in result.summary:
         t = result.summary["timings"]
@@ -248,7 +265,8 @@ def synth_cmd(
 @user_errors
 def train_gen_cmd(
     data: Optional[Path] = DatasetOpt,
-    preset: str = typer.Option("cpu-small", help="Preset name (cpu-small, paper-128x64, fashion-256x256) or a .toml file."),
+    generator: str = typer.Option("pg2", "--generator", help="Registered generator to train (generators/base.py)."),
+    preset: Optional[str] = typer.Option(None, help="Preset name or a .toml file [pg2: cpu-small; also paper-128x64, fashion-256x256, cpu-small-hd, paper-128x64-hd]."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a preset value, e.g. --set train.stage1_steps=500 (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/train-gen/<dataset fingerprint>/<preset>/)."),
     pairs: Optional[Path] = typer.Option(None, help="from,to pairs CSV of training images (default: build all same-identity pairs)."),
@@ -260,21 +278,25 @@ def train_gen_cmd(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
-    """Train PG2 (G1, then G2 + discriminator) on a Market-layout dataset with keypoints (default: the demo dataset)."""
-    from generators.pg2.config import load_preset, parse_override
-    from generators.pg2.train import train_generator
+    """Train a generator (default PG2: G1, then G2 + discriminator) on a Market-layout dataset with keypoints (default: the demo dataset)."""
+    from augreid.errors import ConfigError
+    from augreid.tomlfile import parse_override
+    from generators.base import generator_plugin
 
+    plugin = generator_plugin(generator)
+    if plugin.train is None:
+        raise ConfigError(f"generator {generator!r} cannot be trained with train-gen")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    cfg = load_preset(preset, dict(parse_override(s) for s in set_ or []))
-    result = train_generator(
-        cfg, data, out=out, pairs_csv=pairs, train_keypoints=train_keypoints, device=device, resume=resume,
-        stop_at=stop_at, time_limit=max_minutes * 60 if max_minutes else None, progress=not quiet,
+    result = plugin.train(
+        preset or plugin.default_preset, dict(parse_override(s) for s in set_ or []), data, out=out, pairs_csv=pairs,
+        train_keypoints=train_keypoints, device=device, resume=resume, stop_at=stop_at,
+        time_limit=max_minutes * 60 if max_minutes else None, progress=not quiet,
     )
     state = "finished" if result.finished else "stopped early (run the same command again to resume)"
-    typer.echo(f"{state} at step {result.step}/{cfg.total_steps}")
+    typer.echo(f"{state} at step {result.step}/{result.total_steps}")
     typer.echo(f"run folder: {result.run_dir}")
     if result.checkpoint is not None:
         typer.echo(f"checkpoint: {result.checkpoint}")
@@ -283,7 +305,7 @@ def train_gen_cmd(
 @app.command("eval-gen")
 @user_errors
 def eval_gen_cmd(
-    checkpoint: Optional[Path] = typer.Argument(None, help="PG2 checkpoint (.safetensors) or run folder (default: latest train-gen checkpoint of this dataset under runs/)."),
+    checkpoint: Optional[Path] = typer.Argument(None, help="Generator checkpoint (any registered generator's) or run folder (default: latest train-gen checkpoint of this dataset under runs/)."),
     data: Optional[Path] = DatasetOpt,
     pairs: Optional[Path] = typer.Option(None, help="from,to pairs CSV of query/gallery images, e.g. market-pairs-test.csv (default: build pairs of test identities)."),
     test_keypoints: Optional[Path] = typer.Option(None, help="Query+gallery keypoint CSV (default: found beside the data)."),
@@ -293,13 +315,15 @@ def eval_gen_cmd(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, help="Seed of the pair subset."),
     examples: int = typer.Option(6, help="Hardest and easiest pairs on the contact sheet (each)."),
+    realism: bool = typer.Option(True, help="FID-MNv2 and KID on offline ImageNet MobileNetV2 features (not comparable with Inception FID)."),
+    reid_model: Optional[Path] = typer.Option(None, help="Re-ID run folder or checkpoint trained on the training identities: adds identity retention (rank-1, mAP)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
-    """Score a PG2 checkpoint on held-out pairs: SSIM, mask-SSIM, PSNR, masked L1, next to trivial baselines."""
+    """Score a generator on held-out pairs: SSIM, mask-SSIM, PSNR, masked L1, realism, identity retention, next to trivial baselines."""
     from augreid.data.sources import resolve_source
     from augreid.errors import ConfigError
-    from generators.pg2.checkpoint import find_latest_checkpoint, load_generator
-    from generators.pg2.quality import evaluate_generator
+    from augreid.evaluation.generator_eval import evaluate_generator
+    from generators.base import find_latest_checkpoint, load_generator
 
     fingerprint = resolve_source(data, test_keypoints=test_keypoints).load().fingerprint()
     if checkpoint is None:
@@ -314,6 +338,7 @@ def eval_gen_cmd(
     report = evaluate_generator(
         generator, data, out=out, pairs_csv=pairs, test_keypoints=test_keypoints, max_pairs=max_pairs,
         batch_size=batch_size, device=device, seed=seed, examples=examples, progress=not quiet,
+        realism=realism, reid_model=reid_model,
     )
     typer.echo((Path(out) / "metrics.md").read_text(encoding="utf-8"))
     typer.echo(f"written: {out}/metrics.json, metrics.md, contact_sheet.png ({report['pairs']} pairs)")
@@ -358,6 +383,7 @@ def eval_cmd(
     threads: Optional[int] = typer.Option(None, help="CPU threads for extraction and ranking; 0 = all available (default: 0)."),
     cache: Optional[bool] = typer.Option(None, "--cache/--no-cache", help="Reuse features cached under $AUGREID_HOME/features (default: on)."),
     plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write cmc.png and retrieval strips (default: on)."),
+    allow_unfinished: Optional[bool] = typer.Option(None, "--allow-unfinished", help="Score runs stopped before their last epoch, marked unfinished (default: refuse them)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score trained re-ID models on one query/gallery: rank-k, mAP, paired bootstrap CIs, plots."""
@@ -369,7 +395,7 @@ def eval_cmd(
     options = resolve_options(config, {
         "metric": metric, "flip": flip, "normalize": normalize, "ap": ap, "rerank": rerank,
         "resamples": resamples, "seed": seed, "batch_size": batch_size, "device": device, "threads": threads,
-        "cache": cache, "plots": plots,
+        "cache": cache, "plots": plots, "allow_unfinished": allow_unfinished,
     })
     runs = parse_run_specs(run)
     dataset = resolve_source(data).load()

@@ -7,6 +7,8 @@ it without a traceback.
 
 from __future__ import annotations
 
+import errno
+
 
 class AugreidError(Exception):
     """Base class for errors that are the user's input, not a bug."""
@@ -22,3 +24,34 @@ class KeypointError(AugreidError):
 
 class ConfigError(AugreidError):
     """A recipe, preset or option is invalid."""
+
+
+class OutputError(AugreidError):
+    """An output path cannot be written: disk full, read-only, no permission, not a folder."""
+
+
+# errno values that describe the user's file system, not a bug in augreid.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a path component is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EEXIST: "exists and is a file, not a folder",
+    errno.ENOENT: "no such file or folder, and none can be created there (e.g. under /proc)",
+}
+
+
+def is_environment_error(err: BaseException) -> bool:
+    """True for an ``OSError`` caused by where the user asked us to read or write."""
+    return isinstance(err, OSError) and err.errno in _ENVIRONMENT_ERRNOS
+
+
+def output_error(err: OSError, path: object | None = None, action: str = "cannot write") -> OutputError:
+    """A one-line ``OutputError`` for an ``OSError``, naming the path and the reason."""
+    where = path if path is not None else (err.filename or "a file")
+    reason = _ENVIRONMENT_ERRNOS.get(err.errno) or err.strerror or str(err)
+    detail = f" [{err.strerror}]" if err.strerror and err.strerror.lower() != reason else ""
+    return OutputError(f"{action} {where}: {reason}{detail}")

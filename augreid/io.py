@@ -11,9 +11,16 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from augreid.errors import OutputError, is_environment_error, output_error
+
+TMP_SUFFIX = ".tmp"
+# mkstemp adds 8 characters from [a-z0-9_] between our prefix and suffix.
+_TMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
@@ -23,8 +30,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
     loss may leave an empty file. Bulk writers (synth) check their files on resume instead.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    ensure_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as err:
+        raise _mapped(err, path) from None
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.fchmod(fd, 0o666 & ~_umask())
@@ -34,10 +44,46 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        # A full disk must not leave a partial temporary file behind, nor a traceback.
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _mapped(err, path) from None
         raise
     return path
+
+
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """``mkdir -p`` that fails with an ``OutputError`` naming the folder (read-only, a file, /proc...)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _mapped(err, path) from None
+    if not path.is_dir():
+        raise OutputError(f"cannot write into {path}: it is not a folder")
+    return path
+
+
+def _mapped(err: OSError, path: Path) -> BaseException:
+    return output_error(err, path) if is_environment_error(err) else err
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``.NAME.XXXX.tmp`` files that a killed atomic write left in ``folder``.
+
+    Only names of the form this module creates are touched, so nothing a user
+    put there is removed. Returns the deleted paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.glob(f".*{TMP_SUFFIX}"):
+        if path.is_file() and _TMP_RE.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,3 +112,23 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def portable_path(path: str | os.PathLike | None, start: str | os.PathLike | None = None) -> str | None:
+    """``path`` as committed results should record it: relative to ``start`` (default: the working folder).
+
+    A path below ``start``, or beside it (``../shared/data/...``), becomes relative;
+    one that shares nothing but ``/`` with it stays absolute, since a long
+    ``../../..`` chain is no more portable. Relative paths are returned as given.
+    """
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return text
+    base = os.path.abspath(start if start is not None else os.getcwd())
+    common = os.path.commonpath([base, text])
+    if common == os.path.dirname(common):  # only the file system root in common
+        return text
+    relative = os.path.relpath(text, base)
+    return relative if relative.count("..") <= 2 else text

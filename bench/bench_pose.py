@@ -206,7 +206,7 @@ def left_right_by_view(ours: dict, truth: dict, names: list[str]) -> dict:
         views[view].append(name)
     out = {}
     for view, members in views.items():
-        def share(table: dict) -> float | None:
+        def share(table: dict, members: list = members) -> float | None:
             return round(float(np.mean([table[n][KP["Rsho"], 1] < table[n][KP["Lsho"], 1] for n in members])), 3) if members else None
         out[view] = {"rows": len(members), "truth_right_shoulder_left_of_left": share(truth), "ours": share(ours)}
     return out

@@ -1,1 +1,1 @@
-"""Pose-guided person image generators (PG2 first)."""
+"""Pose-guided person image generators behind one interface (``generators.base``); PG2 first."""

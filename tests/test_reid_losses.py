@@ -145,7 +145,8 @@ def test_max_batches_and_impossible_ratios():
 
 def test_config_defaults_overrides_and_round_trip(tmp_path):
     config = resolve_config(overrides={"epochs": 3, "lr": 1, "synthetic": "synth", "synthetic_ratio": 0.5})
-    assert config.model == "osnet_x0_25" and config.epochs == 3 and config.lr == 1.0
+    assert config.model == "mobilenetv2_x1_0" and config.method == "bot" and config.pretrained == "auto"
+    assert config.epochs == 3 and config.lr == 1.0
     assert config.synthetic == str((Path.cwd() / "synth").resolve())  # options are relative to the cwd
     path = tmp_path / "config.toml"
     path.write_text(config.to_toml())
@@ -165,5 +166,14 @@ def test_config_errors_are_listed_together(tmp_path):
     with pytest.raises(ConfigError) as err:
         resolve_config(overrides={"optimizer": "lion", "device": "tpu", "stepsize": []})
     assert all(f"{key}: " in str(err.value) for key in ("optimizer", "device", "stepsize"))
-    with pytest.raises(ConfigError, match="lsro gives synthetic images no identity"):
-        resolve_config(overrides={"label_scheme": "lsro", "loss": "triplet", "synthetic": "x"})
+    with pytest.raises(ConfigError) as err:
+        resolve_config(overrides={"lr": float("nan"), "height": 7, "threads": -2, "device": "banana", "method": "x"})
+    assert all(f"{key}: " in str(err.value) for key in ("lr", "height/width", "threads", "device", "method"))
+    with pytest.raises(ConfigError, match="lr: inf must be a finite number"):
+        resolve_config(overrides={"lr": float("inf")})
+
+
+def test_pretrained_names_are_not_made_into_paths():
+    for name in ("auto", "imagenet", "none"):
+        assert resolve_config(overrides={"pretrained": name}).pretrained == name
+    assert resolve_config(overrides={"pretrained": "w.pth"}).pretrained == str((Path.cwd() / "w.pth").resolve())

@@ -39,7 +39,7 @@ def make_synthetic(real_root: Path, out: Path, every: int = 6, camera: str = "c7
         rows.append(json.dumps({"file": name, "source": record.name, "pid": pid, "target_pose": None,
                                 "generator_hash": "test", "seed": 0, "quality": 1.0}))
     (out / "manifest.jsonl").write_text("\n".join(rows) + "\n")
-    (out / "synth.json").write_text(json.dumps({"dataset_fingerprint": fingerprint or market.fingerprint(),
+    (out / "synth.json").write_text(json.dumps({"dataset_fingerprint": fingerprint or market.fingerprint(), "status": "complete",
                                                 "num_images": len(rows)}))
     return out
 
@@ -119,16 +119,17 @@ def test_torchreid_engine_without_scheduler_crashes_ours_gets_one(market, tmp_pa
     from torchreid.reid.engine import ImageSoftmaxEngine
 
     from augreid.reid.checkpoint import build_reid_model
-    from augreid.reid.engine import ReidDataManager, build_engine
+    from augreid.reid.engine import ReidDataManager
+    from augreid.reid.methods import get_method
 
-    config = resolve_config(overrides=TINY)
+    config = resolve_config(overrides={**TINY, "method": "softmax"})
     manager = ReidDataManager(market, None, config)
     model = build_reid_model("osnet_x0_25", manager.num_train_pids)
     optimizer = torch.optim.Adam(model.parameters())
     theirs = ImageSoftmaxEngine(manager, model, optimizer, scheduler=None, use_gpu=False)
     with pytest.raises(AttributeError):
         theirs.save_model(0, 0.0, str(tmp_path / "theirs"))
-    ours = build_engine(config, manager, model, optimizer, None)
+    ours = get_method("softmax").build_engine(config, manager, model, optimizer, None, use_gpu=False)
     assert ours.scheduler is not None
     lr = optimizer.param_groups[0]["lr"]
     ours.update_lr()
@@ -178,6 +179,7 @@ def test_synthetic_names_must_not_reuse_real_ones(market, demo_root, tmp_path):
     clash = tmp_path / "clash" / "bounding_box_train"
     clash.mkdir(parents=True)
     shutil.copy(market.train[0].path, clash / market.train[0].name)
+    (clash.parent / "synth.json").write_text(json.dumps({"status": "complete"}))
     with pytest.raises(DatasetError, match="also real training images"):
         load_synthetic_set(clash.parent, market)
 
@@ -236,7 +238,9 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
     assert info["synthetic"] is None and info["seed"] == 5 and info["height"] == 64
     assert info["dataset_fingerprint"] == load_market(demo_root).fingerprint()
     run = json.loads((out / "run.json").read_text())
-    assert 0.0 <= run["torchreid_eval"]["rank1"] <= 1.0 and len(run["epoch_seconds"]) == 1
+    assert 0.0 <= run["end_of_training_eval"]["rank1"] <= 1.0 and len(run["epoch_seconds"]) == 1
+    assert run["runtime"]["threads"] == 1 and run["method"] == "bot"
+    assert run["pretrained"]["name"] == "imagenet" and len(run["pretrained"]["sha256"]) == 64
     assert resolve_config(out / "config.toml").seed == 5  # the resolved settings repeat the run
     assert {"Train/loss", "Train/acc", "Train/lr", "Test/rank1", "Test/mAP"} <= _scalars(out)
     with torch.no_grad():
@@ -245,14 +249,15 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
     assert bad.exit_code == 2 and "unknown model 'nope'" in bad.output
 
 
-@pytest.mark.parametrize("scheme,loss", [("same-id", "softmax"), ("lsro", "both"), ("smoothed-id", "triplet")])
-def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, loss):
+@pytest.mark.parametrize("method", ["softmax", "triplet", "bot"])
+@pytest.mark.parametrize("scheme", ["same-id", "lsro", "smoothed-id"])
+def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, method):
     config = resolve_config(overrides={**TINY, "data": str(demo_root), "synthetic": str(synth_root),
-                                       "synthetic_ratio": 0.25, "label_scheme": scheme, "loss": loss,
+                                       "synthetic_ratio": 0.25, "label_scheme": scheme, "method": method,
                                        "max_synthetic_per_id": 2})
     result = train_reid(config, tmp_path / "run", progress=False)
     model, info = load_reid_model(result.run_dir)
-    assert info["label_scheme"] == scheme and info["loss"] == loss
+    assert info["label_scheme"] == scheme and info["method"] == method
     synthetic = info["synthetic"]
     assert synthetic["manifest_hash"] and synthetic["num_images"] <= 2 * synthetic["num_ids"]
     assert info["train_images"]["synthetic_per_batch"] == 4
@@ -264,19 +269,19 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, demo_root, monkey
     config = resolve_config(overrides=settings)
     straight = train_reid(config, tmp_path / "a", progress=False)
 
-    from torchreid.reid.engine import ImageSoftmaxEngine
+    from torchreid.reid.engine import Engine
 
-    original = ImageSoftmaxEngine.train
+    original = Engine.train
 
     def stop_in_second_epoch(self, *args, **kwargs):
         if self.epoch == 1:
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(ImageSoftmaxEngine, "train", stop_in_second_epoch)
+    monkeypatch.setattr(Engine, "train", stop_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_reid(config, tmp_path / "b", progress=False)
-    monkeypatch.setattr(ImageSoftmaxEngine, "train", original)
+    monkeypatch.setattr(Engine, "train", original)
     resumed = train_reid(config, tmp_path / "b", progress=False)
     assert resumed.resumed_from == 1
     a = torch.load(straight.checkpoint, weights_only=True)["state_dict"]

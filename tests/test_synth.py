@@ -31,7 +31,9 @@ IDS = 5
 
 def small_config(**changes) -> SynthConfig:
     """Few ids and poses, no worker processes: seconds per run."""
-    base = dict(num_poses=K, max_ids=IDS, batch_size=4, num_workers=0, writer_threads=2, kmeans_n_init=3, contact_rows=3)
+    # min_quality={}: the default PCKh filter (MediaPipe) is tested in tests/test_pckh_synth.py
+    base = dict(num_poses=K, max_ids=IDS, batch_size=4, num_workers=0, writer_threads=2, kmeans_n_init=3, contact_rows=3,
+                min_quality={})
     return SynthConfig(**{**base, **changes})
 
 
@@ -378,7 +380,7 @@ def test_cli_synth_with_real_pg2_checkpoint(pg2_runs, demo_root, tmp_path, monke
     monkeypatch.chdir(pg2_runs)  # --generator defaults to the latest checkpoint under ./runs
     out = tmp_path / "synth"
     args = ["synth", "--data", str(demo_root), "--out", str(out), "-k", "2", "--max-ids", "3", "--batch-size", "4",
-            "--workers", "1", "--no-progress"]
+            "--workers", "1", "--min-quality", "none", "--no-progress"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "cluster sizes" in result.output
@@ -387,7 +389,8 @@ def test_cli_synth_with_real_pg2_checkpoint(pg2_runs, demo_root, tmp_path, monke
     from augreid.io import sha256_file
 
     checkpoint = find_latest_checkpoint(summary["data"]["dataset_fingerprint"])
-    assert summary["generator"]["hash"] == sha256_file(checkpoint) and summary["generator"]["has_g2"]
+    assert summary["generator"]["hash"] == sha256_file(checkpoint) and summary["generator"]["name"] == "pg2"
+    assert summary["generator"]["outputs"] == ["G1", "refined"]
     assert summary["counts"]["kept"] == 3 * 2
     rows = read_manifest(out)
     assert {r["generator"] for r in rows} == {sha256_file(checkpoint)}
@@ -488,10 +491,13 @@ def test_identity_agreement_with_a_reid_checkpoint(demo_root, tmp_path) -> None:
 
     model = build_reid_model("osnet_x0_25", num_classes=IDS)
     save_reid_checkpoint(tmp_path / "reid", model, {"model_name": "osnet_x0_25", "num_classes": IDS, "height": 64, "width": 32}, epoch=1)
-    first = run(tmp_path / "a", demo_root, reid_model=tmp_path / "reid")
+    from augreid.reid import load_reid_model
+
+    first = run(tmp_path / "a", demo_root, reid_model=tmp_path / "reid", load_reid=load_reid_model)
     scores = sorted(r["quality"]["identity"] for r in read_manifest(tmp_path / "a"))
     assert len(scores) == IDS * K and all(-1.0 <= s <= 1.0 for s in scores)
     assert first.summary["reid_model"]["sha256"]
     threshold = scores[len(scores) // 3]
-    second = run(tmp_path / "b", demo_root, reid_model=tmp_path / "reid", config=small_config(min_quality={"identity": threshold}))
+    second = run(tmp_path / "b", demo_root, reid_model=tmp_path / "reid", load_reid=load_reid_model,
+                 config=small_config(min_quality={"identity": threshold}))
     assert second.counts["removed_by_filter"] == {"identity": sum(s < threshold for s in scores)}

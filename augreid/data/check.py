@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from augreid.data.keypoints import find_keypoint_csvs, join_keypoints, read_keypoints_csv, visible
+from augreid.data.keypoints import ambiguous_keypoints, join_keypoints, keypoint_candidates, read_keypoints_csv, visible
 from augreid.data.market import SPLITS, TRAIN, list_split, read_image, resolve_market_root
 from augreid.errors import AugreidError
 from augreid.io import atomic_write_json
+
+# Person crops: Market-1501 is 128x64; smaller or flatter images are almost surely a mistake.
+MIN_HEIGHT, MIN_WIDTH = 32, 16
+MIN_ASPECT, MAX_ASPECT = 1.0, 5.0  # height / width
+KEYPOINT_SLACK = 2  # pixels a keypoint may lie beyond the border (estimators round outwards)
 
 
 @dataclass
@@ -66,6 +72,7 @@ def check_dataset(
     report = DatasetReport(str(base))
     names: dict[str, list[str]] = {}
     pids: dict[str, set[int]] = {}
+    sizes: dict[str, tuple[int, int]] = {}  # image name -> (height, width), when images are verified
     for split in SPLITS:
         split_dir = base / split
         if not split_dir.is_dir():
@@ -74,11 +81,7 @@ def check_dataset(
         records, problems = list_split(split_dir, split)
         report.errors.extend(problems)
         if verify_images:
-            for record in tqdm(records, desc=f"verify {split}", unit="img", leave=False, mininterval=1.0):
-                try:
-                    read_image(record.path)
-                except AugreidError as err:
-                    report.errors.append(str(err))
+            _verify_images(report, records, split, sizes)
         report.splits[split] = SplitStats(
             images=len(records),
             ids=len({r.pid for r in records if r.pid != 0}),
@@ -90,8 +93,48 @@ def check_dataset(
         if not records:
             report.errors.append(f"{split_dir}: no images")
     _check_identities(report, pids)
-    _check_keypoints(report, base, names, train_keypoints, test_keypoints)
+    _check_keypoints(report, base, names, train_keypoints, test_keypoints, sizes)
     return report
+
+
+def _verify_images(report: DatasetReport, records: list, split: str, sizes: dict[str, tuple[int, int]]) -> None:
+    """Open every image; unreadable, tiny or strangely shaped ones are errors (they would be resized silently)."""
+    odd: list[str] = []
+    for record in tqdm(records, desc=f"verify {split}", unit="img", leave=False, mininterval=1.0):
+        try:
+            width, height = read_image(record.path).size
+        except AugreidError as err:
+            report.errors.append(str(err))
+            continue
+        sizes[record.name] = (height, width)
+        if height < MIN_HEIGHT or width < MIN_WIDTH or not MIN_ASPECT <= height / width <= MAX_ASPECT:
+            odd.append(f"{record.path} ({width}x{height})")
+    if odd:
+        report.errors.append(
+            f"{split}: {len(odd)} image(s) are too small or not person-shaped (need at least "
+            f"{MIN_WIDTH}x{MIN_HEIGHT} px, height/width {MIN_ASPECT}-{MAX_ASPECT}): {', '.join(odd[:3])}"
+            + (" ..." if len(odd) > 3 else "")
+        )
+    common = Counter(sizes[r.name] for r in records if r.name in sizes).most_common(1)
+    if common:
+        (h, w), count = common[0]
+        if count < len([r for r in records if r.name in sizes]):
+            others = sum(1 for r in records if r.name in sizes and sizes[r.name] != (h, w))
+            report.warnings.append(f"{split}: {others} image(s) differ from the common size {w}x{h} and will be resized")
+
+
+def _keypoints_outside(poses: dict, sizes: dict[str, tuple[int, int]]) -> list[str]:
+    """Images whose visible keypoints lie outside the image by more than ``KEYPOINT_SLACK`` pixels."""
+    outside = []
+    for name, pose in poses.items():
+        if name not in sizes:
+            continue
+        height, width = sizes[name]
+        seen = visible(pose)
+        ys, xs = pose[seen, 0], pose[seen, 1]
+        if ys.size and (ys.max() >= height + KEYPOINT_SLACK or xs.max() >= width + KEYPOINT_SLACK):
+            outside.append(f"{name} (y up to {int(ys.max())}, x up to {int(xs.max())} in {width}x{height})")
+    return outside
 
 
 def _check_identities(report: DatasetReport, pids: dict[str, set[int]]) -> None:
@@ -107,11 +150,17 @@ def _check_keypoints(
     names: dict[str, list[str]],
     train_keypoints: str | Path | None,
     test_keypoints: str | Path | None,
+    sizes: dict[str, tuple[int, int]],
 ) -> None:
-    found = find_keypoint_csvs(base)
-    files = {"train": train_keypoints or found.get("train"), "test": test_keypoints or found.get("test")}
+    found = keypoint_candidates(base)
+    given = {"train": train_keypoints, "test": test_keypoints}
     groups = {"train": [TRAIN], "test": ["query", "bounding_box_test"]}
-    for kind, path in files.items():
+    for kind in ("train", "test"):
+        matches = found.get(kind, [])
+        path = given[kind] or (matches[0] if len(matches) == 1 else None)
+        if path is None and matches:
+            report.errors.append(str(ambiguous_keypoints(kind, matches)))
+            continue
         if path is None:
             report.warnings.append(f"no {kind} keypoint CSV found beside {base} (generator training needs one)")
             continue
@@ -130,6 +179,12 @@ def _check_keypoints(
             split_names = names.get(split, [])
             stats.with_keypoints = sum(n in join.poses for n in split_names)
             stats.empty_poses = sum(n in join.poses and not visible(join.poses[n]).any() for n in split_names)
+        outside = _keypoints_outside(join.poses, sizes)
+        if outside:
+            report.errors.append(
+                f"{Path(path).name}: {len(outside)} image(s) have keypoints outside the image "
+                f"(a CSV made for another image size?): {', '.join(outside[:3])}" + (" ..." if len(outside) > 3 else "")
+            )
         if join.missing:
             report.warnings.append(
                 f"{Path(path).name}: {len(join.missing)} images lack keypoints (e.g. {', '.join(join.missing[:3])})"

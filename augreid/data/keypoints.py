@@ -142,18 +142,33 @@ def find_keypoint_csvs(root: str | Path) -> dict[str, Path]:
     Looks in ``root`` and its parent (cuhk03-market keeps them beside
     ``Market-1501-v15.09.15``). Returns a dict with keys ``train`` and/or ``test``.
     """
+    candidates = keypoint_candidates(root)
+    for kind, matches in candidates.items():
+        if len(matches) > 1:
+            raise ambiguous_keypoints(kind, matches)
+    return {kind: matches[0] for kind, matches in candidates.items()}
+
+
+def keypoint_candidates(root: str | Path) -> dict[str, list[Path]]:
+    """Every ``*annotation-{train,test}.csv`` of the first folder (``root``, then its parent) holding one.
+
+    Unlike :func:`find_keypoint_csvs` this never raises: several candidates only
+    matter to a command that needs that kind of keypoints and was not given a file.
+    """
     root = Path(root)
-    found: dict[str, Path] = {}
+    found: dict[str, list[Path]] = {}
     for folder in (root, root.parent):
         for kind in ("train", "test"):
-            if kind in found:
-                continue
-            matches = sorted(folder.glob(f"*annotation-{kind}.csv"))
-            if len(matches) > 1:
-                raise KeypointError(
-                    f"several keypoint files for {kind} in {folder}: "
-                    + ", ".join(m.name for m in matches) + "; pass one explicitly"
-                )
-            if matches:
-                found[kind] = matches[0]
+            if kind not in found:
+                matches = sorted(folder.glob(f"*annotation-{kind}.csv"))
+                if matches:
+                    found[kind] = matches
     return found
+
+
+def ambiguous_keypoints(kind: str, matches: list[Path]) -> KeypointError:
+    option = "--train-keypoints" if kind == "train" else "--test-keypoints"
+    return KeypointError(
+        f"several {kind} keypoint files in {matches[0].parent}: "
+        + ", ".join(m.name for m in matches) + f"; pass one with {option}"
+    )

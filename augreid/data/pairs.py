@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from augreid.data.keypoints import KP, visible
-from augreid.data.market import ImageRecord
+from augreid.data.market import ImageRecord, parse_market_name
 from augreid.errors import DatasetError
 from augreid.io import atomic_write_text
 
@@ -75,14 +75,41 @@ def read_pairs_csv(path: str | Path) -> list[Pair]:
         header = next(reader, None)
         if header is None or [h.strip() for h in header] != ["from", "to"]:
             raise DatasetError(f"{path}:1: header must be 'from,to', got {header!r}")
-        pairs = []
+        pairs: list[Pair] = []
+        lines: list[int] = []
         for lineno, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) != 2 or not row[0].strip() or not row[1].strip():
                 raise DatasetError(f"{path}:{lineno}: expected two image names, got {row!r}")
             pairs.append((row[0].strip(), row[1].strip()))
+            lines.append(lineno)
+    check_pairs(pairs, lines, path)
     return pairs
+
+
+def check_pairs(pairs: list[Pair], lines: list[int], path: Path) -> None:
+    """Refuse self-pairs and pairs of two identities, naming their lines.
+
+    A generator learns to re-render one person: a pair of two people teaches it to
+    swap identities, a self-pair to copy its input. Both only lower what it learns.
+    """
+    problems = {"self-pairs (from = to)": [], "pairs of two different identities": []}
+    for (a, b), lineno in zip(pairs, lines):
+        if a == b:
+            problems["self-pairs (from = to)"].append(f"{lineno} ({a})")
+            continue
+        try:
+            pid_a, pid_b = parse_market_name(a)[0], parse_market_name(b)[0]
+        except DatasetError:
+            continue  # unknown names are reported by the caller, which knows the dataset
+        if pid_a != pid_b:
+            problems["pairs of two different identities"].append(f"{lineno} ({a} -> {b})")
+    found = [(label, rows) for label, rows in problems.items() if rows]
+    if found:
+        text = "; ".join(f"{len(rows)} {label} at line {', '.join(rows[:3])}{' ...' if len(rows) > 3 else ''}"
+                         for label, rows in found)
+        raise DatasetError(f"{path}: {text}; every pair must be two different images of one person")
 
 
 def write_pairs_csv(path: str | Path, pairs: Iterable[Pair]) -> Path:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from augreid.data.keypoints import find_keypoint_csvs, read_keypoints_csv
+from augreid.data.keypoints import ambiguous_keypoints, keypoint_candidates, read_keypoints_csv
 from augreid.data.market import MarketDataset, load_market, resolve_market_root
 from augreid.errors import KeypointError
 
@@ -50,12 +50,16 @@ class DataSource:
     train_keypoints: Path | None
     test_keypoints: Path | None
     is_demo: bool = False
+    # Several candidate CSVs beside the data: an error only for a command that needs that kind.
+    ambiguous: dict[str, list[Path]] = field(default_factory=dict)
 
     def load(self) -> MarketDataset:
         return load_market(self.root)
 
     def train_poses(self) -> dict[str, np.ndarray]:
         if self.train_keypoints is None:
+            if "train" in self.ambiguous:
+                raise ambiguous_keypoints("train", self.ambiguous["train"])
             raise KeypointError(
                 f"no training keypoint CSV found beside {self.root}: pass one with "
                 "--train-keypoints, or estimate them with `augreid pose`"
@@ -64,6 +68,8 @@ class DataSource:
 
     def test_poses(self) -> dict[str, np.ndarray]:
         if self.test_keypoints is None:
+            if "test" in self.ambiguous:
+                raise ambiguous_keypoints("test", self.ambiguous["test"])
             raise KeypointError(
                 f"no test keypoint CSV found beside {self.root}: pass one with --test-keypoints"
             )
@@ -80,9 +86,20 @@ def resolve_source(
     if root is None:
         root = demo_root()
     base = resolve_market_root(root)
-    found = find_keypoint_csvs(base)
+    found = keypoint_candidates(base)
     if base.parent != Path(root).expanduser() and Path(root).expanduser() != base:
-        found = {**find_keypoint_csvs(Path(root).expanduser()), **found}
-    train_csv = Path(train_keypoints) if train_keypoints else found.get("train")
-    test_csv = Path(test_keypoints) if test_keypoints else found.get("test")
-    return DataSource(base, train_csv, test_csv, is_demo)
+        found = {**keypoint_candidates(Path(root).expanduser()), **found}
+    given = {"train": train_keypoints, "test": test_keypoints}
+    chosen: dict[str, Path | None] = {}
+    ambiguous: dict[str, list[Path]] = {}
+    for kind in ("train", "test"):
+        matches = found.get(kind, [])
+        if given[kind]:
+            chosen[kind] = Path(given[kind])
+        elif len(matches) == 1:
+            chosen[kind] = matches[0]
+        else:
+            chosen[kind] = None
+            if matches:
+                ambiguous[kind] = matches
+    return DataSource(base, chosen["train"], chosen["test"], is_demo, ambiguous)

@@ -22,6 +22,7 @@ from augreid.errors import AugreidError
 from augreid.evaluation.bootstrap import BootstrapCI, IdentityResampler
 from augreid.evaluation.options import EvalOptions
 from augreid.evaluation.protocol import EvaluationError, Metrics, PerQueryResult, summarize
+from augreid.io import portable_path
 from augreid.versions import package_versions
 
 CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "loss", "label_scheme")
@@ -63,6 +64,56 @@ def expand_run_path(pattern: str) -> list[Path]:
     if not path.exists():
         raise AugreidError(f"{path}: run folder or checkpoint not found")
     return [path]
+
+
+def training_progress(path: Path) -> tuple[int | None, int | None]:
+    """``(finished epochs, planned epochs)`` of a re-ID run; ``None`` where the run does not record it."""
+    from augreid.reid.checkpoint import checkpoint_info, resolve_checkpoint_path
+
+    info = checkpoint_info(resolve_checkpoint_path(path))
+    planned = (info.get("config") or {}).get("epochs") if isinstance(info.get("config"), dict) else None
+    done = info.get("epoch")
+    return (done if isinstance(done, int) else None), (planned if isinstance(planned, int) else None)
+
+
+def check_finished(runs: dict[str, list[Path]], allow_unfinished: bool) -> dict[Path, str]:
+    """``{path: "unfinished: 1 of 3 epochs"}`` for runs stopped early; refused unless ``allow_unfinished``.
+
+    A killed run's checkpoint scores like a finished one; without a mark its
+    numbers would be mistaken for the configuration's.
+    """
+    marks: dict[Path, str] = {}
+    for paths in runs.values():
+        for path in paths:
+            done, planned = training_progress(path)
+            if done is not None and planned is not None and done < planned:
+                marks[Path(path)] = f"unfinished: {done} of {planned} epochs"
+    if marks and not allow_unfinished:
+        path, mark = next(iter(marks.items()))
+        more = f" (and {len(marks) - 1} more)" if len(marks) > 1 else ""
+        raise AugreidError(
+            f"{path}: run is {mark}{more}; finish it by running its train-reid command again (it resumes), "
+            "or pass --allow-unfinished to score it marked as unfinished"
+        )
+    return marks
+
+
+PATH_KEYS = ("checkpoint", "data", "dataset_root", "synthetic", "pretrained", "run_dir", "path")
+
+
+def portable_info(info: dict[str, Any]) -> dict[str, Any]:
+    """A run description whose paths are relative to the working folder where possible.
+
+    Comparison files are committed; an absolute path names only the machine that made them.
+    """
+    out = dict(info)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = portable_path(value)
+        elif isinstance(value, dict) and isinstance(value.get("path"), str):
+            out[key] = {**value, "path": portable_path(value["path"])}
+    return out
 
 
 # ---------------------------------------------------------------- scores
@@ -237,14 +288,15 @@ def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: 
         raise AugreidError(f"{dataset.root}: the query split is empty")
     if not gallery:
         raise AugreidError(f"{dataset.root}: the gallery split (bounding_box_test) is empty")
-    q_pids = np.array([r.pid for r in query]); q_camids = np.array([r.camid for r in query])
-    g_pids = np.array([r.pid for r in gallery]); g_camids = np.array([r.camid for r in gallery])
+    q_pids, q_camids = np.array([r.pid for r in query]), np.array([r.camid for r in query])
+    g_pids, g_camids = np.array([r.pid for r in gallery]), np.array([r.camid for r in gallery])
     labels = (q_pids, g_pids, q_camids, g_camids)
     fingerprint = dataset.fingerprint()
     scored: dict[str, list[RunScore]] = {}
     strips: list[StripData] = []
     notes: list[str] = []
     strip_rows: list[int] | None = None
+    unfinished = check_finished(runs, options.allow_unfinished)
     for group, paths in runs.items():
         if not paths:
             raise AugreidError(f"run group {group!r} has no run")
@@ -263,9 +315,12 @@ def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: 
                 per_query = evaluate_features(feats.query, feats.gallery, *labels, metric=options.metric,
                                               block_size=options.block_size, device=options.device,
                                               workers=workers, progress=progress)
-            run = score_run(group, label, per_query, options, path=Path(path), info=feats.info,
+            run = score_run(group, label, per_query, options, path=Path(path), info=portable_info(feats.info),
                             checkpoint_sha256=feats.checkpoint_sha256, from_cache=feats.from_cache)
             scored[group].append(run)
+            if Path(path) in unfinished:
+                run.info["unfinished"] = unfinished[Path(path)]
+                notes.append(f"{label}: {unfinished[Path(path)]} (scored with --allow-unfinished)")
             trained_on = feats.info.get("dataset_fingerprint")
             if trained_on and trained_on != fingerprint:
                 notes.append(f"{label}: trained on data with fingerprint {trained_on}, evaluated on {fingerprint}")
@@ -285,7 +340,7 @@ def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: 
     groups, differences = group_scores(scored, options)
     reference = groups[0].runs[0].per_query
     dataset_info = {
-        "root": str(dataset.root), "fingerprint": fingerprint,
+        "root": portable_path(dataset.root), "fingerprint": fingerprint,
         "num_query": len(query), "num_gallery": len(gallery),
         "num_query_ids": int(len(np.unique(q_pids))), "num_gallery_ids": int(len(np.unique(g_pids))),
         "num_distractors": int((g_pids == 0).sum()),

@@ -39,6 +39,7 @@ class EvalOptions:
     strip_queries: int = 6
     strip_topk: int = 10
     cache_dir: str | None = None
+    allow_unfinished: bool = False  # score runs stopped before their last epoch (marked in every output)
 
     def rerank_options(self) -> RerankOptions | None:
         if not self.rerank:

@@ -60,7 +60,8 @@ def runs_table(result: ComparisonResult) -> str:
     header = ["run", "seed", "epoch"] + [metric_title(k) for k in keys] + ["checkpoint", "features"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in result.runs:
-        cells = [run.label, str(run.info.get("seed", "")), str(run.info.get("epoch", ""))]
+        epoch = str(run.info.get("epoch", "")) + (f" ({run.info['unfinished']})" if run.info.get("unfinished") else "")
+        cells = [run.label, str(run.info.get("seed", "")), epoch]
         cells += [pct(run.value(k), 2) for k in keys]
         cells += [f"`{run.path}` ({(run.checkpoint_sha256 or '')[:12]})", "cached" if run.from_cache else "extracted"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -81,6 +82,12 @@ def bootstrap_sentence(result: ComparisonResult) -> str:
 
 def strip_file(group: str) -> str:
     return "strip-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", group) + ".png"
+
+
+def _in_dataset(path: str) -> str:
+    """``query/0001_c1s1_000151_01.jpg``: an image named relative to its dataset root (portable)."""
+    parts = Path(path).parts
+    return "/".join(parts[-2:])
 
 
 def result_to_dict(result: ComparisonResult) -> dict[str, Any]:
@@ -114,8 +121,8 @@ def result_to_dict(result: ComparisonResult) -> dict[str, Any]:
         "runs": [run_dict(r) for r in result.runs],
         "strips": [
             {"group": s.group, "run": s.run_label,
-             "queries": [result.query_paths[q] for q in s.query_indices],
-             "top": [[result.gallery_paths[i] for i in row] for row in s.top], "correct": s.correct}
+             "queries": [_in_dataset(result.query_paths[q]) for q in s.query_indices],
+             "top": [[_in_dataset(result.gallery_paths[i]) for i in row] for row in s.top], "correct": s.correct}
             for s in result.strips
         ],
         "notes": result.notes,

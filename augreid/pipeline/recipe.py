@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
+from augreid.pipeline.reid_section import fill_reid_section
+from augreid.reid.config import PRETRAINED_NAMES
 from augreid.tomlfile import parse_override, read_toml  # noqa: F401  (parse_override: for the CLI)
 
 DEMO = "demo"  # dataset.root value meaning the embedded demo dataset
@@ -32,6 +34,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "test_keypoints": ((str,), None),
     },
     "generator": {
+        "name": ((str,), "pg2"),  # a generators.base registry name
         "preset": ((str,), "cpu-small"),
         "stage1_iterations": ((int,), None),
         "stage2_iterations": ((int,), None),
@@ -40,6 +43,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "different_cameras": ((bool,), False),
         "seed": ((int,), 0),
         "eval_pairs": ((int,), 200),
+        "realism": ((bool,), True),  # FID-MNv2 / KID in eval-gen (offline ImageNet MobileNetV2)
     },
     "synth": {
         "poses": ((str,), "clustered"),
@@ -47,23 +51,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "num_poses": ((int,), 8),
         "per_id": ((int,), 1),
         "min_quality": ((float, int), 0.0),
+        "min_pckh": ((float, int), None),  # PCKh (MediaPipe) filter; None = synth's default (0.2), 0 = off
         "batch_size": ((int,), 32),
         "seed": ((int,), 0),
     },
-    "reid": {
-        "model": ((str,), "osnet_x0_25"),
-        "epochs": ((int,), 10),
-        "batch_size": ((int,), 32),
-        "height": ((int,), 128),
-        "width": ((int,), 64),
-        "loss": ((str,), "softmax"),
-        "label_scheme": ((str,), "same-id"),
-        "label_smoothing": ((float, int), 0.1),
-        "synthetic_ratio": ((float, int), None),
-        "max_synthetic_per_id": ((int,), None),
-        "lr": ((float, int), 0.0003),
-        "pretrained": ((str,), None),
-    },
+    "reid": {},  # augreid.reid.config.ReidConfig's keys: see augreid/pipeline/reid_section.py
     "eval": {
         "metric": ((str,), "euclidean"),
         "flip": ((bool,), True),
@@ -72,12 +64,14 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "bootstrap": ((int,), 1000),
         "bootstrap_seed": ((int,), 0),
     },
+    "protocol": {  # the fractional-real protocol (augreid.pipeline.fractions); no fractions = one full-data run
+        "fractions": ((list,), None),
+        "subset_seed": ((int,), 0),
+    },
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("synth", "poses"): ("clustered", "random", "file"),
-    ("reid", "loss"): ("softmax", "triplet", "both"),
-    ("reid", "label_scheme"): ("same-id", "lsro", "smoothed-id"),
     ("eval", "metric"): ("euclidean", "cosine"),
     ("eval", "ap"): ("torchreid", "trapezoid"),
 }
@@ -124,6 +118,9 @@ def validate(raw: dict[str, Any], base_dir: Path | None = None, source: str = "r
             problems.append(f"[{section}] must be a table")
             given = {}
         filled: dict[str, Any] = {}
+        if section == "reid":
+            settings[section] = fill_reid_section(given, problems)
+            continue
         for key, (types, default) in keys.items():
             where = f"{section}.{key}" if section else key
             if key in given:
@@ -149,6 +146,16 @@ def validate(raw: dict[str, Any], base_dir: Path | None = None, source: str = "r
     _resolve_paths(settings, base_dir, problems)
     if settings["synth"]["poses"] == "file" and not settings["synth"]["pose_file"]:
         problems.append("synth.pose_file: required when synth.poses = 'file'")
+    from generators.base import generator_names
+
+    if settings["generator"]["name"] not in generator_names():
+        problems.append(f"generator.name: {settings['generator']['name']!r} is not one of {', '.join(generator_names())}")
+    from augreid.pipeline.recipe_checks import value_problems
+
+    problems += value_problems(settings, base_dir)
+    from augreid.pipeline.fractions import protocol_problems
+
+    problems += protocol_problems(settings["protocol"])
     if problems:
         raise ConfigError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
     return Recipe(None, settings)
@@ -159,7 +166,7 @@ def _resolve_paths(settings: dict[str, Any], base_dir: Path | None, problems: li
     for section, key in (("dataset", "root"), ("dataset", "train_keypoints"), ("dataset", "test_keypoints"),
                          ("synth", "pose_file"), ("reid", "pretrained")):
         value = settings[section][key]
-        if value is None or (section, key) == ("dataset", "root") and value == DEMO:
+        if value is None or (section, key) == ("dataset", "root") and value == DEMO or value in PRETRAINED_NAMES:
             continue
         path = Path(value).expanduser()
         if not path.is_absolute() and base_dir is not None:

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from augreid.io import atomic_write_text
+from augreid.io import atomic_write_text, portable_path
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.runner import StageContext, StageResult
 from augreid.versions import git_revision, package_versions
@@ -33,7 +33,7 @@ def _pct(value: float | None) -> str:
 
 def dataset_section(doc: Document, check: StageResult) -> None:
     s = check.summary
-    doc.add(Heading("Dataset"), Paragraph(f"`{s['root']}`, fingerprint `{s['fingerprint']}`."))
+    doc.add(Heading("Dataset"), Paragraph(f"`{portable_path(s['root'])}`, fingerprint `{s['fingerprint']}`."))
     rows = [[split, v["ids"], v["images"], ",".join(map(str, v["cameras"])), v["with_keypoints"]]
             for split, v in s["splits"].items()]
     doc.add(Table(["split", "ids", "images", "cameras", "with keypoints"], rows))
@@ -42,7 +42,8 @@ def dataset_section(doc: Document, check: StageResult) -> None:
 
 
 def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> None:
-    doc.add(Heading("Generator (PG2)"), Paragraph(
+    name = (quality.summary.get("generator") or {}).get("name", "pg2")
+    doc.add(Heading(f"Generator ({name})"), Paragraph(
         f"Checkpoint `{gen.summary['checkpoint']}` after {gen.summary['step']} iterations. "
         f"Quality on {quality.summary['pairs']} held-out pairs of test identities "
         "(mean over pairs; the two last rows are trivial baselines a generator must beat):"))
@@ -51,9 +52,18 @@ def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> 
         rows.append([method, f"{m['ssim']['mean']:.3f}", f"{m['mask_ssim']['mean']:.3f}",
                      f"{m['psnr']['mean']:.2f}", f"{m['masked_l1']['mean']:.4f}"])
     doc.add(Table(["method", "SSIM ↑", "mask-SSIM ↑", "PSNR dB ↑", "masked L1 ↓"], rows))
+    realism = quality.summary.get("realism")
+    if realism and "methods" in realism:
+        doc.add(Paragraph(f"Realism against real test images. {realism['disclaimer']}."))
+        scored = [*realism["methods"].items(), ("real vs real (floor)", realism["floor_real_vs_real"])]
+        doc.add(Table(["method", f"{realism['name']} ↓", "KID x 1000 ↓"],
+                      [[m, f"{v['fid_mnv2']:.2f}", f"{1000 * v['kid']:.2f}"] for m, v in scored]))
+    elif realism and "skipped" in realism:
+        doc.add(Paragraph(f"Realism ({realism['name']}) skipped: {realism['skipped']}"))
     sheet = Path(quality.summary["contact_sheet"])
+    outputs = " | ".join(quality.summary.get("outputs", ["G1", "refined"]))
     if sheet.is_file():
-        doc.add(Image(sheet, "Hardest and easiest held-out pairs (condition | target pose | G1 | refined | ground truth)"))
+        doc.add(Image(sheet, f"Hardest and easiest held-out pairs (condition | target pose | {outputs} | ground truth)"))
 
 
 def synth_section(doc: Document, synth: StageResult) -> None:
@@ -61,6 +71,13 @@ def synth_section(doc: Document, synth: StageResult) -> None:
     doc.add(Heading("Synthetic set"), Paragraph(
         "Only training identities and training poses were used. Counts: "
         + ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, (int, float, str))) + "."))
+    pckh = synth.summary.get("pckh")
+    if pckh:  # the default pose filter
+        doc.add(Paragraph(
+            f"{pckh['label']} filter: threshold {pckh['threshold']}, dropped "
+            f"{(counts.get('removed_by_filter') or {}).get('pckh', 0)} of {counts.get('planned')} images; mean per-image "
+            f"{pckh['label']} {pckh['mean']:.3f}, person detected in {_pct(pckh['person_detected_rate'])} % "
+            f"({pckh['head_size']})."))
     captions = {"target_poses": "Target poses (cluster medoids) with member poses",
                 "contact_sheet": "Synthetic identities: condition image, then each target pose"}
     for stem, path in synth.summary.get("pictures", {}).items():
@@ -140,7 +157,8 @@ def _recipe_text(recipe: dict[str, Any]) -> str:
     for key, value in recipe.items():
         if isinstance(value, dict):
             lines.append(f"[{key}]")
-            lines += [f"{k} = {v!r}" for k, v in value.items() if v is not None]
+            # Resolved paths are absolute; a committed report must not name this machine's folders.
+            lines += [f"{k} = {(portable_path(v) if isinstance(v, str) else v)!r}" for k, v in value.items() if v is not None]
     return "\n".join(lines)
 
 

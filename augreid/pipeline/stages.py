@@ -14,6 +14,7 @@ from typing import Any
 
 from augreid.errors import AugreidError
 from augreid.pipeline.recipe import DEMO, Recipe
+from augreid.pipeline.reid_section import LABELLING_KEYS
 from augreid.pipeline.runner import Stage, StageContext
 
 STAGE_KINDS = ("check", "train-gen", "eval-gen", "synth", "train-reid", "eval", "report")
@@ -56,27 +57,29 @@ def run_check(ctx: StageContext) -> dict[str, Any]:
 
 
 def run_train_gen(ctx: StageContext) -> dict[str, Any]:
-    from generators.pg2.config import load_preset
-    from generators.pg2.train import train_generator
+    from generators.base import generator_plugin
 
     s = ctx.stage.settings
-    cfg = load_preset(s["preset"], s["overrides"])
-    result = train_generator(cfg, s["data"]["root"], out=ctx.folder / "gen", train_keypoints=s["data"]["train_keypoints"],
-                             resume=True, progress=True)
+    plugin = generator_plugin(s["generator"])
+    if plugin.train is None:
+        raise AugreidError(f"generator {s['generator']!r} cannot be trained by the pipeline")
+    result = plugin.train(s["preset"], s["overrides"], s["data"]["root"], out=ctx.folder / "gen",
+                          train_keypoints=s["data"]["train_keypoints"], resume=True, progress=True)
     if not result.finished or result.checkpoint is None:
         raise AugreidError(f"generator training stopped at step {result.step}; run again to resume")
     return {"checkpoint": str(result.checkpoint), "step": result.step, "run_dir": str(result.run_dir)}
 
 
 def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
-    from generators.pg2.quality import evaluate_generator
+    from augreid.evaluation.generator_eval import evaluate_generator
 
     s = ctx.stage.settings
     checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
     report = evaluate_generator(checkpoint, s["data"]["root"], out=ctx.folder, test_keypoints=s["data"]["test_keypoints"],
-                                max_pairs=s["eval_pairs"], seed=s["seed"], progress=True)
+                                max_pairs=s["eval_pairs"], seed=s["seed"], progress=True, realism=s.get("realism", True))
     return {"pairs": report["pairs"], "methods": report["methods"], "metrics_md": str(ctx.folder / "metrics.md"),
-            "contact_sheet": str(ctx.folder / "contact_sheet.png")}
+            "contact_sheet": str(ctx.folder / "contact_sheet.png"), "generator": report["generator"],
+            "outputs": report["outputs"], "realism": report.get("realism")}
 
 
 def run_synth(ctx: StageContext) -> dict[str, Any]:
@@ -84,12 +87,15 @@ def run_synth(ctx: StageContext) -> dict[str, Any]:
 
     s = ctx.stage.settings
     options = dict(s["options"])
-    min_quality = options.pop("min_quality")
-    config = load_synth_config(None, **options, min_quality={"pose": float(min_quality)} if min_quality else None)
+    from augreid.synth.quality import recipe_filters
+
+    filters = recipe_filters(options.pop("min_quality"), options.pop("min_pckh", None))
+    config = load_synth_config(None, **options, min_quality=filters)
     checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
     result = synthesize(ctx.folder / "synth", config, data=s["data"]["root"], train_keypoints=s["data"]["train_keypoints"],
                         generator=checkpoint, progress=True)
-    return {"folder": str(result.out), "counts": result.counts, "pictures": _synth_pictures(result.out)}
+    return {"folder": str(result.out), "counts": result.counts, "pictures": _synth_pictures(result.out),
+            "pckh": (result.summary.get("quality") or {}).get("pckh")}
 
 
 def _synth_pictures(folder: Path) -> dict[str, str]:
@@ -105,7 +111,7 @@ def run_train_reid(ctx: StageContext) -> dict[str, Any]:
     if "synth" in ctx.inputs:
         overrides["synthetic"] = ctx.inputs["synth"].summary["folder"]
     config = resolve_config(None, overrides)
-    result = train_reid(config, ctx.folder / "run", resume=True)
+    result = train_reid(config, ctx.folder / "run", resume=True, evaluate_rank=None)
     return {"run_dir": str(result.run_dir), "epoch_seconds": result.epoch_seconds, "arm": s["arm"], "seed": s["seed"]}
 
 
@@ -117,7 +123,7 @@ def run_eval(ctx: StageContext) -> dict[str, Any]:
 
     s = ctx.stage.settings
     groups: dict[str, list[Path]] = {}
-    for name, result in ctx.inputs.items():
+    for result in ctx.inputs.values():
         groups.setdefault(result.summary["arm"], []).append(Path(result.summary["run_dir"]))
     ordered = {arm: groups[arm] for arm in ("baseline", "augmented") if arm in groups}
     options = EvalOptions(**s["options"], cache_dir=str(ctx.folder / "features"))
@@ -133,6 +139,11 @@ def build_stages(recipe: Recipe) -> list[Stage]:
     """Turn a recipe into stage instances with the settings that affect each."""
     from augreid.pipeline.report import run_report
 
+    if recipe.section("protocol")["fractions"]:  # one such plan per fraction, on its subset
+        from augreid.pipeline.fractions import fraction_stages
+
+        return fraction_stages(recipe, build_stages)
+
     data = dataset_identity(recipe)
     gen, syn, reid, ev = (recipe.section(k) for k in ("generator", "synth", "reid", "eval"))
     overrides = {
@@ -144,25 +155,23 @@ def build_stages(recipe: Recipe) -> list[Stage]:
     }
     stages = [
         Stage("check", "check", {"data": data}, run_check),
-        Stage("train-gen", "train-gen", {"data": data, "preset": gen["preset"], "overrides": overrides},
+        Stage("train-gen", "train-gen", {"data": data, "generator": gen["name"], "preset": gen["preset"], "overrides": overrides},
               run_train_gen, depends=("check",)),
-        Stage("eval-gen", "eval-gen", {"data": data, "eval_pairs": gen["eval_pairs"], "seed": gen["seed"]},
+        Stage("eval-gen", "eval-gen", {"data": data, "eval_pairs": gen["eval_pairs"], "seed": gen["seed"], "realism": gen["realism"]},
               run_eval_gen, depends=("train-gen",)),
         Stage("synth", "synth", {"data": data, "options": {
             "poses": syn["poses"], "pose_file": syn["pose_file"], "num_poses": syn["num_poses"],
             "per_id": syn["per_id"], "batch_size": syn["batch_size"], "seed": syn["seed"],
-            "min_quality": syn["min_quality"]}}, run_synth, depends=("train-gen",)),
+            "min_quality": syn["min_quality"], "min_pckh": syn["min_pckh"]}}, run_synth, depends=("train-gen",)),
     ]
-    reid_options = {k: reid[k] for k in ("model", "epochs", "batch_size", "height", "width", "loss", "label_scheme",
-                                         "label_smoothing", "synthetic_ratio", "max_synthetic_per_id", "lr",
-                                         "pretrained")}
+    reid_options = {k: v for k, v in reid.items() if v is not None}
     trained = []
     for seed in recipe.seeds:
         for arm in ("baseline", "augmented"):
             options = dict(reid_options)
             if arm == "baseline":  # labelling knobs do not affect a real-only run
-                for key in ("label_scheme", "label_smoothing", "synthetic_ratio", "max_synthetic_per_id"):
-                    options.pop(key)
+                for key in LABELLING_KEYS:
+                    options.pop(key, None)
             name = f"train-reid-{arm}-s{seed}"
             stages.append(Stage(name, "train-reid", {"data": data, "arm": arm, "seed": seed, "options": options},
                                 run_train_reid, depends=("check",) if arm == "baseline" else ("check", "synth")))

@@ -67,7 +67,7 @@ def cluster_poses(
     labels = None
     model = None
     rounds = 0
-    for rounds in range(1, max_rounds + 1):
+    for rounds in range(1, max_rounds + 1):  # noqa: B007 (the count is reported after the loop)
         if model is None:
             model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
         else:

@@ -1,11 +1,15 @@
 """Re-ID training on real and synthetic images, wrapping torchreid.
 
-Importing this package is cheap: torch and torchreid are imported inside the
-functions that need them. ``train_reid``, ``resolve_config`` and ``ReidConfig``
-are loaded on first use.
+``train_reid``, ``resolve_config`` and ``ReidConfig`` are loaded on first use.
 """
 
-from augreid.reid.checkpoint import load_reid_model, save_reid_checkpoint
+import warnings
+
+# torchreid warns on import, from any of its modules, that its Cython evaluator is
+# missing; augreid scores with its own evaluator, so the warning only misleads.
+warnings.filterwarnings("ignore", message="Cython evaluation")
+
+from augreid.reid.checkpoint import load_reid_model, save_reid_checkpoint  # noqa: E402
 
 __all__ = ["ReidConfig", "load_reid_model", "resolve_config", "save_reid_checkpoint", "train_reid"]
 

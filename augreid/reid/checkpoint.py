@@ -24,6 +24,10 @@ from typing import Any
 
 from augreid.errors import AugreidError, ConfigError
 from augreid.io import atomic_write_bytes, atomic_write_json
+from augreid.reid.methods import get_method, method_of
+from augreid.reid.models import check_model_name, import_torchreid_models, model_names
+
+__all__ = ["build_reid_model", "check_model_name", "import_torchreid_models", "load_reid_model", "model_names"]
 
 CHECKPOINT_NAME = "checkpoint.pth"
 RUN_JSON = "run.json"
@@ -35,6 +39,8 @@ INFO_DEFAULTS: dict[str, Any] = {
     "model_name": None,
     "num_classes": None,
     "loss": "softmax",
+    "method": None,
+    "method_options": {},
     "height": 256,
     "width": 128,
     "norm_mean": [0.485, 0.456, 0.406],
@@ -178,47 +184,20 @@ def read_checkpoint(path: str | Path) -> dict:
     path = resolve_checkpoint_path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+    # A text file renamed .pth makes the legacy unpickler fail with KeyError / IndexError /
+    # OSError (EINVAL) and the like; all of them mean "not a checkpoint", never a bug here.
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, UnicodeDecodeError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise AugreidError(f"{path}: not a loadable re-ID checkpoint ({first})") from None
+        raise AugreidError(f"{path}: not a loadable re-ID checkpoint ({type(err).__name__}: {first[:200]})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise AugreidError(f"{path}: not an augreid re-ID checkpoint (no state_dict)")
     return payload
 
 
-def model_names() -> list[str]:
-    """Every model name torchreid's ``build_model`` knows."""
-    models = import_torchreid_models()
-    return list(getattr(models, "__model_factory").keys())
-
-
-def import_torchreid_models():
-    """Import ``torchreid.reid.models`` without its Cython-missing warning on every command."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Cython evaluation")
-        import torchreid.reid.models as models
-    return models
-
-
-def check_model_name(name: str) -> str:
-    names = model_names()
-    if name not in names:
-        raise ConfigError(f"unknown model {name!r}: torchreid knows {', '.join(names)}")
-    return name
-
-
-def build_reid_model(name: str, num_classes: int, loss: str = "softmax"):
-    """Build a torchreid model with random weights; ``pretrained=False`` so it never downloads.
-
-    ``loss`` is the training loss (``softmax``, ``triplet`` or ``both``); models
-    trained with a triplet term return ``(logits, features)`` in train mode.
-    """
-    check_model_name(name)
-    models = import_torchreid_models()
-    model_loss = "softmax" if loss == "softmax" else "triplet"
-    return models.build_model(name, num_classes=int(num_classes), loss=model_loss, pretrained=False, use_gpu=False)
+def build_reid_model(name: str, num_classes: int, method: str = "softmax", options: dict | None = None):
+    """The network ``method`` trains, with random weights (in eval mode it gives retrieval features)."""
+    return get_method(method).build_model(name, int(num_classes), dict(options or {}))
 
 
 def classifier_rows(state_dict: dict) -> dict[str, int]:
@@ -264,7 +243,8 @@ def load_reid_model(path: str | Path, device: str = "cpu"):
             f"{ckpt_path}: classifier {key} has {rows} outputs but the checkpoint says num_classes={num_classes}"
         )
     try:
-        model = build_reid_model(name, num_classes, loss=info.get("loss") or "softmax")
+        info["method"] = method_of(info)
+        model = build_reid_model(name, num_classes, info["method"], info.get("method_options"))
     except ConfigError as err:
         raise AugreidError(f"{ckpt_path}: {err}") from None
     # torchreid wraps models in DataParallel on multi-GPU machines; accept its prefix.

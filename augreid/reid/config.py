@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -19,7 +20,7 @@ from augreid.errors import ConfigError
 from augreid.tomlfile import read_toml
 
 LABEL_SCHEMES = ("same-id", "lsro", "smoothed-id")
-LOSSES = ("softmax", "triplet", "both")
+METHODS = ("softmax", "triplet", "bot")  # augreid.reid.methods registers them; checked there too
 # What torchreid's build_optimizer / build_lr_scheduler accept (torchreid 0.2.5).
 OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
 LR_SCHEDULERS = ("single_step", "multi_step", "cosine")
@@ -46,7 +47,10 @@ class ReidConfig:
     norm_std: list[float]
     transforms: list[str]
     # optimisation
-    loss: str
+    method: str
+    last_stride: int
+    warmup_epochs: int
+    warmup_factor: float
     margin: float
     num_instances: int
     epochs: int
@@ -96,9 +100,12 @@ def toml_value(value: Any) -> str:
 PATH_KEYS = ("data", "synthetic", "pretrained")
 
 
+PRETRAINED_NAMES = ("auto", "imagenet", "none")  # --pretrained values that are names, not files
+
+
 def absolute(value: Any, base: Path) -> Any:
     """A path setting made absolute (relative to the config file, or to the working folder for options)."""
-    if not isinstance(value, (str, Path)):
+    if not isinstance(value, (str, Path)) or value in PRETRAINED_NAMES:
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())
@@ -180,8 +187,19 @@ def check_values(s: dict[str, Any]) -> list[str]:
         problems.append(f"stepsize: {s['stepsize']!r} must list at least one epoch (>= 1)")
     if s["device"] not in DEVICES:
         problems.append(f"device: {s['device']!r} is not one of {', '.join(DEVICES)}")
-    if s["loss"] not in LOSSES:
-        problems.append(f"loss: {s['loss']!r} is not one of {', '.join(LOSSES)}")
+    if s["method"] not in METHODS:
+        problems.append(f"method: {s['method']!r} is not one of {', '.join(METHODS)}")
+    if s["last_stride"] not in (1, 2):
+        problems.append(f"last_stride: {s['last_stride']} must be 1 or 2")
+    if s["warmup_epochs"] < 0:
+        problems.append(f"warmup_epochs: {s['warmup_epochs']} must be at least 0")
+    if not 0.0 < s["warmup_factor"] <= 1.0:
+        problems.append(f"warmup_factor: {s['warmup_factor']} is outside (0, 1]")
+    for key in ("lr", "weight_decay", "margin", "gamma"):
+        if not math.isfinite(s[key]) or s[key] < 0 or (key == "lr" and s[key] == 0):
+            problems.append(f"{key}: {s[key]} must be a finite number {'> 0' if key == 'lr' else '>= 0'}")
+    if s["height"] < 32 or s["width"] < 16:
+        problems.append(f"height/width: {s['height']}x{s['width']} is too small for a re-ID backbone (min 32x16)")
     for key in ("label_smoothing", "real_label_smoothing"):
         if not 0.0 <= s[key] <= 1.0:
             problems.append(f"{key}: {s[key]} is outside [0, 1]")
@@ -199,11 +217,8 @@ def check_values(s: dict[str, Any]) -> list[str]:
             problems.append(f"{key}: {s[key]} must be at least 0")
     if s["max_iters_per_epoch"] is not None and s["max_iters_per_epoch"] < 1:
         problems.append(f"max_iters_per_epoch: {s['max_iters_per_epoch']} must be at least 1")
-    if s["loss"] != "softmax" and s["batch_size"] < s["num_instances"]:
+    if s["method"] != "softmax" and s["batch_size"] < s["num_instances"]:
         problems.append(f"batch_size: {s['batch_size']} is smaller than num_instances={s['num_instances']}")
-    if s["loss"] == "triplet" and s["label_scheme"] == "lsro" and s["synthetic"] is not None:
-        problems.append("label_scheme: lsro gives synthetic images no identity, so with loss=triplet "
-                        "they would train nothing; use loss=softmax or both")
     if len(s["norm_mean"]) != 3 or len(s["norm_std"]) != 3:
         problems.append("norm_mean/norm_std: expected three values (RGB)")
     return problems

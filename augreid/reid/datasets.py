@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from augreid.data.market import ImageRecord, MarketDataset, load_market
 from augreid.errors import DatasetError
 from augreid.io import sha256_file
@@ -36,6 +38,27 @@ REAL, SYNTHETIC = 0, 1  # dsetid values
 MANIFEST = "manifest.jsonl"
 SYNTH_JSON = "synth.json"
 REGISTERED_NAMES = ("augreid_market", "augreid_synthetic")
+
+
+def read_rgb(path: str):
+    """A PIL RGB image, or a ``DatasetError`` naming the file (never a retry loop)."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise DatasetError(f"{path}: cannot read image ({err})") from None
+
+
+def unreadable_images(paths: list[str]) -> list[str]:
+    """``path: reason`` for every file in ``paths`` that does not decode as an image."""
+    problems = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            problems.append(f"{path}: {err}")
+    return problems
 
 
 def _image_dataset_base():
@@ -66,6 +89,14 @@ def _class_factory():
             self.num_train_pids = self.get_num_pids(self.train)
             self.num_train_cams = self.get_num_cams(self.train)
             self.num_datasets = self.get_num_datasets(self.train)
+
+        def __getitem__(self, index):
+            # torchreid's read_image retries an unreadable file forever; read once and say which file.
+            img_path, pid, camid, dsetid = self.data[index]
+            img = read_rgb(img_path)
+            if self.transform is not None:
+                img = self._transform_image(self.transform, self.k_tfm, img)
+            return {"img": img, "pid": pid, "camid": camid, "impath": img_path, "dsetid": dsetid}
 
         @staticmethod
         def _four(items):
@@ -198,6 +229,17 @@ def load_synthetic_set(
     root = Path(root).expanduser()
     records = load_synthetic_records(root)
     settings = read_synth_settings(root)
+    # A killed synth leaves a partial set that looks usable; training on it silently is wrong.
+    if not (root / SYNTH_JSON).is_file():
+        raise DatasetError(
+            f"synthetic folder {root} has no {SYNTH_JSON}: it was not written by a finished synth run; "
+            f"make one with `augreid synth --out NEW_FOLDER ...`"
+        )
+    if settings.get("status") != "complete":
+        raise DatasetError(
+            f"synthetic folder {root} is unfinished ({SYNTH_JSON} status {settings.get('status')!r}); "
+            f"complete it by running the same `augreid synth --out {root} ...` command again (it resumes)"
+        )
     stranger = sorted({r.pid for r in records} - set(real.pid2label))
     if stranger:
         shown = ", ".join(str(p) for p in stranger[:5]) + (" ..." if len(stranger) > 5 else "")

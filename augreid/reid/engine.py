@@ -23,11 +23,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from augreid.data.market import MarketDataset
-from augreid.reid.checkpoint import import_torchreid_models
 from augreid.reid.config import ReidConfig
 from augreid.reid.datasets import REAL, REGISTERED_NAMES, SYNTHETIC, SyntheticSet, build_union
 from augreid.reid.losses import SyntheticAwareTripletLoss, SyntheticLabelCrossEntropy
-from augreid.reid.sampler import MixedBatchSampler, synthetic_per_batch
+from augreid.reid.models import build_torchreid_model, import_torchreid_models
+from augreid.reid.sampler import MixedBatchSampler, RankBatches, synthetic_per_batch
+
+__all__ = ["ReidDataManager", "SyntheticSoftmaxEngine", "SyntheticTripletEngine", "build_torchreid_model"]
 
 import_torchreid_models()  # silences torchreid's "Cython evaluation unavailable" warning once
 from torchreid.reid import metrics  # noqa: E402
@@ -49,7 +51,8 @@ class ReidDataManager(DataManager):
 
     data_type = "image"
 
-    def __init__(self, market: MarketDataset, synthetic: SyntheticSet | None, config: ReidConfig, use_gpu: bool = False):
+    def __init__(self, market: MarketDataset, synthetic: SyntheticSet | None, config: ReidConfig, use_gpu: bool = False,
+                 identity: bool = False, rank: int = 0, world: int = 1):
         super().__init__(
             sources=[DATASET_NAME],
             targets=[DATASET_NAME],
@@ -63,7 +66,6 @@ class ReidDataManager(DataManager):
         self.trainset = build_union(market, synthetic, transform=self.transform_tr, mode="train")
         self._num_train_pids = market.num_train_pids
         self._num_train_cams = self.trainset.num_train_cams
-        identity = config.loss != "softmax"
         items = self.trainset.train
         real = [i for i, item in enumerate(items) if item[3] == REAL]
         synth = [i for i, item in enumerate(items) if item[3] == SYNTHETIC]
@@ -80,7 +82,8 @@ class ReidDataManager(DataManager):
         loader_args: dict[str, Any] = {"num_workers": config.workers, "pin_memory": self.use_gpu}
         if config.workers > 0:
             loader_args["persistent_workers"] = False
-        self.train_loader = DataLoader(self.trainset, batch_sampler=self.batch_sampler, **loader_args)
+        batches = self.batch_sampler if world == 1 else RankBatches(self.batch_sampler, rank, world)
+        self.train_loader = DataLoader(self.trainset, batch_sampler=batches, **loader_args)
         self.num_real_images, self.num_synthetic_images = len(real), len(synth)
         self.test_loader = {DATASET_NAME: {"query": None, "gallery": None}}
         self.test_dataset = {DATASET_NAME: {"query": market_items_or_none(market, "query"),
@@ -98,11 +101,11 @@ def market_items_or_none(market: MarketDataset, split: str):
     return [(str(r.path), r.pid, r.camid, REAL) for r in records] or None
 
 
-def _is_synthetic(data: dict) -> torch.Tensor:
+def synthetic_flags(data: dict) -> torch.Tensor:
     return torch.as_tensor(data["dsetid"]) == SYNTHETIC
 
 
-def _real_accuracy(outputs, pids: torch.Tensor, is_synthetic: torch.Tensor) -> float:
+def real_accuracy(outputs, pids: torch.Tensor, is_synthetic: torch.Tensor) -> float:
     """Top-1 training accuracy on the real images of the batch (synthetic labels may be soft)."""
     logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
     keep = ~is_synthetic.to(logits.device)
@@ -121,7 +124,7 @@ class SyntheticSoftmaxEngine(ImageSoftmaxEngine):
 
     def forward_backward(self, data):
         imgs, pids = self.parse_data_for_train(data)
-        is_synthetic = _is_synthetic(data)
+        is_synthetic = synthetic_flags(data)
         if self.use_gpu:
             imgs, pids, is_synthetic = imgs.cuda(), pids.cuda(), is_synthetic.cuda()
         outputs = self.model(imgs)
@@ -131,7 +134,7 @@ class SyntheticSoftmaxEngine(ImageSoftmaxEngine):
         self.optimizer.step()
         return {
             "loss": loss.item(),
-            "acc": _real_accuracy(outputs, pids, is_synthetic),
+            "acc": real_accuracy(outputs, pids, is_synthetic),
             "synthetic_share": is_synthetic.float().mean().item(),
         }
 
@@ -159,7 +162,7 @@ class SyntheticTripletEngine(ImageTripletEngine):
 
     def forward_backward(self, data):
         imgs, pids = self.parse_data_for_train(data)
-        is_synthetic = _is_synthetic(data)
+        is_synthetic = synthetic_flags(data)
         if self.use_gpu:
             imgs, pids, is_synthetic = imgs.cuda(), pids.cuda(), is_synthetic.cuda()
         outputs, features = self.model(imgs)
@@ -173,7 +176,7 @@ class SyntheticTripletEngine(ImageTripletEngine):
             loss_x = self.compute_loss(partial(self.criterion_x, is_synthetic=is_synthetic), outputs, pids)
             loss = loss + self.weight_x * loss_x
             summary["loss_x"] = loss_x.item()
-        summary["acc"] = _real_accuracy(outputs, pids, is_synthetic)
+        summary["acc"] = real_accuracy(outputs, pids, is_synthetic)
         summary["loss"] = loss.item()
         summary["synthetic_share"] = is_synthetic.float().mean().item()
         self.optimizer.zero_grad()
@@ -182,17 +185,16 @@ class SyntheticTripletEngine(ImageTripletEngine):
         return summary
 
 
-def build_engine(config: ReidConfig, datamanager: ReidDataManager, model, optimizer, scheduler, use_gpu: bool = False):
-    """The engine for ``config.loss``, with the losses of ``config.label_scheme`` (model already on its device)."""
-    criterion_x = SyntheticLabelCrossEntropy(
+def label_criterion(config: ReidConfig, datamanager: ReidDataManager) -> SyntheticLabelCrossEntropy:
+    """Cross entropy with the targets of ``config.label_scheme`` for synthetic images."""
+    return SyntheticLabelCrossEntropy(
         datamanager.num_train_pids, config.label_scheme, config.label_smoothing, config.real_label_smoothing
     )
-    if config.loss == "softmax":
-        return SyntheticSoftmaxEngine(datamanager, model, optimizer, scheduler, criterion_x, use_gpu=use_gpu)
-    criterion_t = SyntheticAwareTripletLoss(config.margin, exclude_synthetic=config.label_scheme == "lsro")
-    weight_x = 1.0 if config.loss == "both" else 0.0
-    return SyntheticTripletEngine(datamanager, model, optimizer, scheduler, criterion_x, criterion_t, 1.0, weight_x,
-                                  use_gpu=use_gpu)
+
+
+def triplet_criterion(config: ReidConfig) -> SyntheticAwareTripletLoss:
+    """Batch-hard triplet loss; synthetic images play the role their label scheme allows."""
+    return SyntheticAwareTripletLoss.for_scheme(config.label_scheme, config.margin)
 
 
 @torch.no_grad()
@@ -220,24 +222,20 @@ def query_gallery_distances(model, datamanager: ReidDataManager):
     return distmat, q_pids, g_pids, q_camids, g_camids
 
 
-def evaluate_with_torchreid(model, datamanager: ReidDataManager, ranks=(1, 5, 10)) -> dict[str, Any] | None:
-    """rank-k and mAP on the real query/gallery with torchreid's evaluator (euclidean, no re-ranking).
+def evaluate_end_of_training(model, datamanager: ReidDataManager, evaluate_rank, ranks=(1, 5, 10)) -> dict[str, Any] | None:
+    """rank-k and mAP on the real query/gallery (euclidean, no re-ranking) with ``evaluate_rank``.
 
-    When ``augreid.evaluation`` is available its protocol scores the same
-    distances too (``augreid_eval``), as a cross-check of the two implementations.
+    ``evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids) -> (cmc, mAP)`` is passed in
+    (``augreid.evaluation.evaluate_rank`` from the layers above): torchreid's own evaluator
+    crashes on small galleries ("inhomogeneous shape") after training has finished.
     """
     found = query_gallery_distances(model, datamanager)
     if found is None:
         return None
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Number of gallery samples is quite small")
-        cmc, mean_ap = metrics.evaluate_rank(*found)
-    out: dict[str, Any] = {"evaluator": "torchreid.metrics.evaluate_rank (euclidean)", "mAP": float(mean_ap)}
+        cmc, mean_ap = evaluate_rank(*found)
+    name = f"{getattr(evaluate_rank, '__module__', '?')}.{getattr(evaluate_rank, '__name__', '?')} (euclidean)"
+    out: dict[str, Any] = {"evaluator": name, "mAP": float(mean_ap)}
     out.update({f"rank{r}": float(cmc[r - 1]) for r in ranks if r <= len(cmc)})
-    try:
-        from augreid.evaluation import evaluate_rank as augreid_evaluate_rank
-    except ImportError:
-        return out
-    cmc2, mean_ap2 = augreid_evaluate_rank(*found)
-    out["augreid_eval"] = {"mAP": float(mean_ap2), **{f"rank{r}": float(cmc2[r - 1]) for r in ranks if r <= len(cmc2)}}
     return out

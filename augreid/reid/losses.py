@@ -21,10 +21,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from augreid.reid.checkpoint import import_torchreid_models
 from augreid.reid.config import LABEL_SCHEMES
+from augreid.reid.models import import_torchreid_models
 
-import_torchreid_models()  # silences torchreid's "Cython evaluation unavailable" warning once
+import_torchreid_models()  # torchreid's package import warns about Cython unless models came first
 from torchreid.reid.losses import CrossEntropyLoss, TripletLoss  # noqa: E402
 
 
@@ -73,15 +73,51 @@ class SyntheticLabelCrossEntropy(CrossEntropyLoss):
         return (-q * log_probs).sum(dim=1).mean()
 
 
-class SyntheticAwareTripletLoss(TripletLoss):
-    """torchreid's batch-hard triplet loss; synthetic images can be left out (``lsro``: they have no identity)."""
+# Which part a synthetic image plays in the batch-hard triplet loss, per label scheme:
+# same-id trusts its identity fully; smoothed-id trusts it as a positive or negative
+# of a real anchor but does not let it anchor a triplet; lsro gives it no identity.
+TRIPLET_ROLES = {"same-id": "member", "smoothed-id": "non-anchor", "lsro": "excluded"}
 
-    def __init__(self, margin: float = 0.3, exclude_synthetic: bool = False) -> None:
+
+def batch_hard_triplet(features: torch.Tensor, targets: torch.Tensor, margin: float,
+                       anchors: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over ``anchors`` of ``max(0, d(a, hardest positive) - d(a, hardest negative) + margin)``.
+
+    Equals torchreid's ``TripletLoss`` when every image is an anchor: like it,
+    an anchor counts itself as a positive (distance ~0), so an anchor whose
+    identity has no other image in the batch adds ``max(0, margin - d_neg)``.
+    """
+    dist = (features.pow(2).sum(1, keepdim=True) + features.pow(2).sum(1) - 2 * features @ features.t())
+    dist = dist.clamp(min=1e-12).sqrt()
+    same = targets.unsqueeze(0) == targets.unsqueeze(1)
+    hardest_pos = dist.masked_fill(~same, float("-inf")).max(dim=1).values
+    hardest_neg = dist.masked_fill(same, float("inf")).min(dim=1).values
+    keep = torch.isfinite(hardest_neg)  # a batch of one identity has no negative
+    if anchors is not None:
+        keep &= anchors.to(keep.device).bool()
+    if not keep.any():
+        return features.sum() * 0.0
+    return F.relu(hardest_pos[keep] - hardest_neg[keep] + margin).mean()
+
+
+class SyntheticAwareTripletLoss(TripletLoss):
+    """Batch-hard triplet loss where synthetic images play the role ``TRIPLET_ROLES`` gives their scheme."""
+
+    def __init__(self, margin: float = 0.3, exclude_synthetic: bool = False, role: str | None = None) -> None:
         super().__init__(margin=margin)
-        self.exclude_synthetic = exclude_synthetic
+        self.role = role or ("excluded" if exclude_synthetic else "member")
+        if self.role not in TRIPLET_ROLES.values():
+            raise ValueError(f"unknown triplet role {self.role!r}")
+
+    @classmethod
+    def for_scheme(cls, label_scheme: str, margin: float = 0.3) -> SyntheticAwareTripletLoss:
+        return cls(margin, role=TRIPLET_ROLES[label_scheme])
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor, is_synthetic: torch.Tensor | None = None) -> torch.Tensor:
-        if self.exclude_synthetic and is_synthetic is not None:
-            keep = ~is_synthetic.to(inputs.device).bool()
-            inputs, targets = inputs[keep], targets.to(inputs.device)[keep]
-        return super().forward(inputs, targets)
+        targets = targets.to(inputs.device)
+        if is_synthetic is None or self.role == "member":
+            return batch_hard_triplet(inputs, targets, self.margin)
+        synthetic = is_synthetic.to(inputs.device).bool()
+        if self.role == "excluded":
+            return batch_hard_triplet(inputs[~synthetic], targets[~synthetic], self.margin)
+        return batch_hard_triplet(inputs, targets, self.margin, anchors=~synthetic)

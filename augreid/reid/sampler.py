@@ -133,3 +133,25 @@ class MixedBatchSampler(Sampler[list[int]]):
             if index not in chosen or len(self.secondary) <= len(chosen):
                 chosen.append(index)
         return chosen
+
+
+class RankBatches(Sampler[list[int]]):
+    """Rank ``rank``'s share of a batch sampler: batches ``rank, rank + world, ...``.
+
+    Every rank draws the same seeded batch sequence, so together the ranks see
+    each batch once, as one process would, ``world`` batches per step.
+    """
+
+    def __init__(self, batches: Sampler[list[int]], rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        limit = len(self) * self.world  # equal step counts on every rank, or DDP waits forever
+        for number, batch in enumerate(self.batches):
+            if number >= limit:
+                return
+            if number % self.world == self.rank:
+                yield batch

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from augreid.errors import ConfigError
+from augreid.synth.quality import SCORES as QUALITY_FILTERS, default_min_quality
 from augreid.tomlfile import read_toml
-
-QUALITY_FILTERS = ("pose", "identity")
 RUNTIME_KEYS = frozenset({"num_workers", "writer_threads", "device", "contact_rows", "plot_examples"})
 
 
@@ -32,7 +31,7 @@ class SynthConfig:
     max_ids: int | None = None  # first N training identities only (quick runs)
     batch_size: int = 32
     seed: int = 0
-    min_quality: dict[str, float] = field(default_factory=dict)  # {"pose": 0.5, "identity": 0.3}
+    min_quality: dict[str, float] = field(default_factory=default_min_quality)  # PCKh >= 0.2 (quality.py); {} = none
     amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
     jpeg_quality: int = 95
     # target poses
@@ -95,6 +94,8 @@ def parse_min_quality(items: list[str] | None) -> dict[str, float]:
     for item in items or []:
         for part in item.split(","):
             if not part.strip():
+                continue
+            if part.strip().lower() == "none":  # no filter at all, not even the default PCKh one
                 continue
             key, sep, value = part.partition("=")
             if not sep:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+from augreid.errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -25,9 +27,16 @@ def pick_device(preference: str, local_rank: int = 0):
 
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(preference)
+    try:
+        device = torch.device(preference)
+    except RuntimeError:
+        raise ConfigError(f"--device {preference!r}: expected auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {preference}: no CUDA device is available here; use --device cpu (or auto)")
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible")
     return device
 
 

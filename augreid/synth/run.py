@@ -14,29 +14,27 @@ rendered once, up front, with the generator's own ``render_pose``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from augreid import __version__
 from augreid.data.keypoints import write_keypoints_csv
-from augreid.data.market import TRAIN, load_market, read_image, records_fingerprint
+from augreid.data.market import TRAIN, load_market, records_fingerprint
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError, ConfigError, DatasetError
 from augreid.io import atomic_write_json, sha256_file, sha256_text
 from augreid.poses.targets import TargetPoses, clustered_targets, file_targets, random_targets
 from augreid.synth import output as outdir
 from augreid.synth.config import SynthConfig
-from augreid.synth.dist import DistInfo, all_gather_objects, barrier, broadcast_error, finish, init_distributed
+from augreid.synth.dist import all_gather_objects, barrier, broadcast_error, finish, init_distributed
+from augreid.synth.generate import generate_batches, load_condition, loader_workers
 from augreid.synth.plan import (
     Conditions,
     Job,
@@ -46,7 +44,8 @@ from augreid.synth.plan import (
     make_jobs,
     shard,
 )
-from augreid.synth.quality import IdentityScorer, pose_agreement, target_masks
+from augreid.synth.quality import IdentityScorer, TargetScores, quality_summary
+from generators.base import describe
 
 
 @dataclass
@@ -73,26 +72,13 @@ def image_shape(path: Path) -> tuple[int, int]:
         raise DatasetError(f"{path}: unreadable image ({err})") from None
 
 
-def load_condition(path: Path, shape: tuple[int, int]):
-    """A condition image as a ``[3, H, W]`` float tensor in [-1, 1]."""
-    from generators.pg2.data import to_tensor_image
-
-    img = read_image(path)
-    if (img.size[1], img.size[0]) != tuple(shape):
-        raise DatasetError(
-            f"{path}: image is {img.size[1]}x{img.size[0]} (HxW) but the generator works at {shape[0]}x{shape[1]}"
-        )
-    return to_tensor_image(np.asarray(img, dtype=np.uint8))
-
-
 def resolve_generator(spec, dataset_fingerprint: str, device):
-    """A loaded generator: ``spec`` itself if it is one, else a checkpoint path, else the latest one."""
-    if spec is not None and hasattr(spec, "generate"):
+    """A loaded generator: ``spec`` itself if it is one, else a checkpoint path (any registered
+    generator's), else the latest checkpoint trained on this dataset."""
+    from generators.base import Generator, find_latest_checkpoint, load_generator
+
+    if isinstance(spec, Generator):
         return spec
-    try:
-        from generators.pg2 import find_latest_checkpoint, load_generator
-    except ImportError as err:
-        raise ConfigError(f"the PG2 generator package cannot be imported ({err})") from None
     if spec is None:
         spec = find_latest_checkpoint(dataset_fingerprint)
         if spec is None:
@@ -100,6 +86,8 @@ def resolve_generator(spec, dataset_fingerprint: str, device):
                 f"no generator checkpoint trained on this dataset (fingerprint {dataset_fingerprint}) "
                 "was found under runs/: train one with `augreid train-gen`, or pass --generator PATH"
             )
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(f"generator must be a checkpoint path or a loaded generator, got {type(spec).__name__}")
     path = Path(spec)
     if not path.exists():
         raise ConfigError(f"generator checkpoint {path} does not exist")
@@ -107,14 +95,14 @@ def resolve_generator(spec, dataset_fingerprint: str, device):
 
 
 def check_generator(generator, shape: tuple[int, int], dataset_fingerprint: str, echo: Callable[[str], None]) -> None:
-    size = tuple(int(v) for v in generator.config.get("image_size", ()))
+    size = tuple(int(v) for v in generator.image_size)
     if size != tuple(shape):
         where = getattr(generator, "checkpoint_path", "the generator")
         raise ConfigError(
-            f"{where} was trained at {size[0] if size else '?'}x{size[1] if len(size) > 1 else '?'} (HxW) "
+            f"{where} was trained at {size[0]}x{size[1]} (HxW) "
             f"but the dataset images are {shape[0]}x{shape[1]}: use a generator trained at this resolution"
         )
-    trained_on = generator.config.get("dataset_fingerprint")
+    trained_on = generator.provenance().get("dataset_fingerprint")
     if trained_on and trained_on != dataset_fingerprint:
         echo(
             f"note: the generator was trained on other data (fingerprint {trained_on}, "
@@ -165,173 +153,6 @@ def make_targets(config: SynthConfig, poses: dict, shape: tuple[int, int]) -> Ta
 # ---------------------------------------------------------------- generation
 
 
-class ConditionBatches:
-    """Map-style dataset: item i = (i, condition images [B, 3, H, W], target ids [B]) of batch i."""
-
-    def __init__(self, batches: list[list[Job]], image_dir: Path, shape: tuple[int, int]) -> None:
-        self.batches = batches
-        self.image_dir = image_dir
-        self.shape = shape
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        cache: dict[str, Any] = {}  # a batch repeats each condition image K times
-        images = []
-        for job in self.batches[i]:
-            if job.source not in cache:
-                cache[job.source] = load_condition(self.image_dir / job.source, self.shape)
-            images.append(cache[job.source])
-        return i, torch.stack(images), torch.tensor([job.target for job in self.batches[i]], dtype=torch.long)
-
-
-def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def score_and_write(
-    items: list[tuple[int, Job]],
-    images: np.ndarray,
-    identity: list[float] | None,
-    masks: np.ndarray,
-    config: SynthConfig,
-    image_dir: Path,
-) -> list[dict]:
-    """Runs in a writer thread: quality scores, filter, atomic JPEG write; returns journal records."""
-    records = []
-    for i, job in items:
-        quality = {
-            "pose": round(
-                pose_agreement(images[i], masks[job.target], border=config.border, min_contrast=config.min_foreground_contrast),
-                4,
-            )
-        }
-        if identity is not None:
-            quality["identity"] = round(float(identity[i]), 4)
-        failed = sorted(k for k, threshold in config.min_quality.items() if quality[k] < threshold)
-        if not failed:
-            outdir.write_image(image_dir / job.file, encode_jpeg(images[i], config.jpeg_quality))
-        records.append({"file": job.file, "quality": quality, "kept": not failed, "failed": failed})
-    return records
-
-
-def loader_workers(requested: int, device) -> int:
-    """``-1`` = auto: one worker on CPU (the model already uses the cores; decoding a
-    small JPEG is cheap, bench/results/synth_cpu.md found 0 and 2 workers within
-    noise of each other), up to 4 on CUDA to keep the GPU fed."""
-    if requested >= 0:
-        return requested
-    import os
-
-    if device.type != "cuda":
-        return 1
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
-
-
-@dataclass
-class GenerationStats:
-    images: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    model_seconds: float = 0.0
-    wait_seconds: float = 0.0  # main thread blocked on the data loader
-
-
-def generate_batches(
-    generator,
-    batches: list[list[Job]],
-    mine: list[int],
-    done: set[str],
-    target_maps,
-    masks: np.ndarray,
-    config: SynthConfig,
-    dist: DistInfo,
-    real_dir: Path,
-    out: Path,
-    shape: tuple[int, int],
-    scorer: IdentityScorer | None,
-    progress: bool,
-) -> GenerationStats:
-    """Generate the batches ``mine`` (indices into ``batches``), skipping finished images."""
-    import torch
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
-
-    from generators.pg2.data import to_uint8_image
-
-    stats = GenerationStats()
-    todo = sum(1 for b in mine for job in batches[b] if job.file not in done)
-    if not mine:
-        return stats
-    device = dist.device
-    use_amp = config.amp and device.type == "cuda"
-    workers = loader_workers(config.num_workers, device)
-    loader = DataLoader(
-        ConditionBatches([batches[b] for b in mine], real_dir, shape),
-        batch_size=None,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4 if workers > 0 else None,
-    )
-    journal = outdir.Journal(out, dist.rank)
-    image_dir = out / outdir.IMAGES
-    image_dir.mkdir(parents=True, exist_ok=True)
-    pending: deque = deque()
-    bar = tqdm(total=todo, unit="img", desc=f"synth rank {dist.rank}" if dist.world > 1 else "synth", disable=not progress, dynamic_ncols=True)
-
-    def collect(block: bool) -> None:
-        while pending and (block or pending[0].done()):
-            records = pending.popleft().result()
-            journal.append(records)
-            bar.update(len(records))
-            stats.images += len(records)
-
-    start = time.perf_counter()
-    torch.manual_seed(config.seed)
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, config.writer_threads), thread_name_prefix="synth-writer") as pool:
-            try:
-                fetch = time.perf_counter()
-                for i, conditions, targets in loader:
-                    stats.wait_seconds += time.perf_counter() - fetch
-                    jobs = batches[mine[i]]
-                    conditions = conditions.to(device, non_blocking=True)
-                    maps = target_maps[targets.to(device, non_blocking=True)]
-                    tick = time.perf_counter()
-                    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-                    with torch.no_grad(), autocast:
-                        generated = generator.generate(conditions, maps)
-                    images = to_uint8_image(generated)  # the copy to the CPU waits for the GPU
-                    identity = scorer.score(generated, [j.pid for j in jobs]) if scorer is not None else None
-                    stats.model_seconds += time.perf_counter() - tick
-                    stats.batches += 1
-                    items = [(k, job) for k, job in enumerate(jobs) if job.file not in done]
-                    pending.append(pool.submit(score_and_write, items, images, identity, masks, config, image_dir))
-                    collect(block=False)
-                    while len(pending) > 2 * max(1, config.writer_threads):
-                        pending[0].result()
-                        collect(block=False)
-                    fetch = time.perf_counter()
-            finally:
-                # Record whatever was written before an error or an interrupt, so a resume redoes less.
-                collect(block=True)
-    finally:
-        bar.close()
-        journal.close()
-        stats.seconds = time.perf_counter() - start
-    return stats
-
-
 # ---------------------------------------------------------------- merge and pictures
 
 
@@ -375,16 +196,7 @@ def merge_outputs(
         outdir.write_jsonl(out / outdir.REJECTED, rejected_rows)
     on_disk = {p.name for p in (out / outdir.IMAGES).glob("*.jpg")}
     expected = {Path(r["file"]).name for r in kept_rows}
-    quality: dict[str, dict] = {}
-    for name in ("pose", "identity"):
-        values = np.array([records[j.file]["quality"][name] for j in jobs if name in records[j.file]["quality"]])
-        if len(values):
-            quality[name] = {
-                "mean": round(float(values.mean()), 4),
-                "median": round(float(np.median(values)), 4),
-                "p10": round(float(np.percentile(values, 10)), 4),
-                "min": round(float(values.min()), 4),
-            }
+    quality = quality_summary([records[j.file]["quality"] for j in jobs], config.min_quality)
     return {
         "counts": {
             "planned": len(jobs),
@@ -432,8 +244,12 @@ def synthesize(
     reid_model: str | Path | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    load_reid: Callable | None = None,
 ) -> SynthResult:
     """Run (or resume) a synth job; see the module docstring.
+
+    ``load_reid(path, device) -> (model, info)`` loads ``reid_model`` for the identity
+    filter (``augreid.reid.load_reid_model``; passed in because re-ID is a layer above synth).
 
     ``generator``: a checkpoint path, an already loaded generator, or ``None``
     for the latest ``train-gen`` checkpoint of this dataset.
@@ -441,13 +257,17 @@ def synthesize(
     config = config or SynthConfig()
     dist = init_distributed(config.device)
     try:
-        return _synthesize(Path(out), config, dist, data, train_keypoints, generator, reid_model, progress, echo)
+        if reid_model is not None and load_reid is None:
+            raise ConfigError("synthesize: reid_model needs load_reid (augreid.reid.load_reid_model)")
+        return _synthesize(Path(out), config, dist, data, train_keypoints, generator, (reid_model, load_reid),
+                           progress, echo)
     finally:
         finish(dist)
 
 
-def _synthesize(out, config, dist, data, train_keypoints, generator, reid_model, progress, echo) -> SynthResult:
+def _synthesize(out, config, dist, data, train_keypoints, generator, reid, progress, echo) -> SynthResult:
     started = time.perf_counter()
+    reid_model, load_reid = reid
     say = echo if dist.is_main else (lambda _msg: None)
     if "identity" in config.min_quality and reid_model is None:
         raise ConfigError("--min-quality identity=... needs a re-ID model (--reid-model PATH)")
@@ -524,10 +344,10 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid_model,
     import torch
 
     target_maps = torch.from_numpy(np.stack([np.asarray(gen.render_pose(p), dtype=np.float32) for p in targets.poses])).to(dist.device)
-    masks = target_masks(targets.poses, shape, radius=max(1.0, config.mask_radius_fraction * shape[0]))
+    masks = TargetScores(targets.poses, shape, config)  # pose masks, and MediaPipe for the PCKh filter
     scorer = None
     if reid_model is not None and mine:
-        scorer = IdentityScorer.load(reid_model, dist.device)
+        scorer = IdentityScorer.load(reid_model, dist.device, load_reid)
         images_by_pid: dict[int, list] = {}
         for record in dataset.train:
             if record.pid in conditions.by_pid:
@@ -574,11 +394,7 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid_model,
             "image_size": list(shape),
             "train_identities": dataset.num_train_pids,
         },
-        "generator": {
-            "path": str(getattr(gen, "checkpoint_path", "") or ""),
-            "hash": generator_hash,
-            **{k: gen.config.get(k) for k in ("preset", "step", "has_g2", "pose_map_mode", "pose_radius", "dataset_fingerprint")},
-        },
+        "generator": describe(gen),
         "reid_model": None if reid_model is None else {"path": str(reid_model), "sha256": identity["reid_model_sha256"]},
         "targets": {k: v for k, v in targets.summary().items() if k != "keypoints"},
         "camera": camera,
@@ -614,6 +430,9 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid_model,
 
 
 def _reid_file(path) -> Path:
-    from augreid.reid.checkpoint import resolve_checkpoint_path
-
-    return resolve_checkpoint_path(path)
+    """The checkpoint file of a re-ID run folder (``RUN/checkpoint.pth``) or the file itself."""
+    path = Path(path).expanduser()
+    path = path / "checkpoint.pth" if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"--reid-model {path}: re-ID checkpoint not found (pass a run folder or a .pth file)")
+    return path

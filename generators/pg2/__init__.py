@@ -1,6 +1,7 @@
 """PG2 (Ma et al., NIPS 2017): pose-guided person image generation.
 
-Public API (other stages rely on it):
+Registered as the generator ``pg2`` (``generators.pg2.plugin``); synth, eval-gen
+and the pipeline reach it only through ``generators.base``. PG2's own API:
 
 * ``load_generator(path, device="cpu") -> PG2Generator``
 * ``find_latest_checkpoint(dataset_fingerprint, search_root="runs") -> Path | None``

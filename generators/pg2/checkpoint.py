@@ -16,15 +16,17 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from augreid.errors import ConfigError
-from augreid.io import atomic_write_bytes, atomic_write_json, sha256_file
+from augreid.io import atomic_write_bytes, atomic_write_json, clean_stale_temporaries, sha256_file
 from generators.pg2.config import PG2Config, PoseConfig
 from generators.pg2.data import render_pose_mask, render_pose_maps, scale_pose
 from generators.pg2.model import G1, G2
@@ -86,11 +88,17 @@ def prune_checkpoints(folder: Path, keep_last: int, keep_steps: set[int] = froze
 def read_meta(weights: Path) -> dict[str, Any]:
     meta_path = weights.with_suffix(".json")
     if meta_path.is_file():
-        return json.loads(meta_path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{meta_path}: corrupt checkpoint description ({err})") from None
     from safetensors import safe_open
 
-    with safe_open(str(weights), framework="pt") as handle:  # a lone .safetensors file carries its config too
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(str(weights), framework="pt") as handle:  # a lone .safetensors file carries its config too
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise _corrupt(weights, err) from None
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise ConfigError(f"{weights} is not an augreid PG2 checkpoint (no config beside or inside it)")
     return json.loads(metadata["config"])
@@ -99,6 +107,8 @@ def read_meta(weights: Path) -> dict[str, Any]:
 def resolve_checkpoint(path: str | Path) -> Path:
     """A ``.safetensors`` file as given, or the latest checkpoint of a run folder."""
     path = Path(path).expanduser()
+    if path.suffix == ".json" and path.with_suffix(".safetensors").is_file():
+        path = path.with_suffix(".safetensors")  # generators.base names checkpoints by their JSON too
     if path.is_dir():
         checkpoints = list_checkpoints(path)
         if not checkpoints:
@@ -157,6 +167,32 @@ class PG2Generator(torch.nn.Module):
             raise ValueError(f"target_maps must be ({condition.shape[0]}, 18, {h}, {w}), got {tuple(target_maps.shape)}")
         return condition.to(self.device, torch.float32), target_maps.to(self.device, torch.float32)
 
+    # ---- the generators.base.Generator interface
+
+    name = "pg2"
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return ("G1",) if self.g2 is None else ("G1", "refined")
+
+    def provenance(self) -> dict[str, Any]:
+        """Generic keys first; PG2's own (stage II kind, pose rendering) are for people reading the JSON."""
+        c = self.config
+        stage2 = (c.get("config") or {}).get("model", {}).get("d_type", "dcgan") if self.g2 is not None else None
+        return {
+            "name": self.name,
+            "preset": c.get("preset"),
+            "step": c.get("step"),
+            "dataset_fingerprint": c.get("dataset_fingerprint"),
+            "details": {"has_g2": self.g2 is not None, "stage2": stage2, "pose_map_mode": c.get("pose_map_mode"),
+                        "pose_radius": c.get("pose_radius")},
+        }
+
+    @torch.no_grad()
+    def generate_outputs(self, condition: torch.Tensor, target_maps: torch.Tensor) -> dict[str, torch.Tensor]:
+        coarse, refined = self.generate_stages(condition, target_maps)
+        return {"G1": coarse} if refined is None else {"G1": coarse, "refined": refined}
+
     @torch.no_grad()
     def generate_stages(self, condition: torch.Tensor, target_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(G1 output, refined output or None), clamped to [-1, 1]."""
@@ -179,7 +215,7 @@ def load_generator(path: str | Path, device: str = "cpu") -> PG2Generator:
     if meta.get("format") != FORMAT:
         raise ConfigError(f"{weights}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
     generator = PG2Generator(meta, weights, sha256_file(weights))
-    tensors = load_file(str(weights))
+    tensors = read_weights(weights, meta, digest=generator.checkpoint_hash)
     for prefix, module in (("g1.", generator.g1), ("g2.", generator.g2)):
         if module is None:
             continue
@@ -188,7 +224,109 @@ def load_generator(path: str | Path, device: str = "cpu") -> PG2Generator:
             module.load_state_dict(state, strict=True)
         except RuntimeError as err:
             raise ConfigError(f"{weights}: weights do not match the config beside them ({str(err)[:300]})") from None
-    return generator.to(device).eval()
+    return generator.to(usable_device(device)).eval()
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, or a ``ConfigError`` when it names no device this machine has."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    return dev
+
+
+def _corrupt(weights: Path, err: BaseException) -> ConfigError:
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    return ConfigError(f"{weights}: truncated or corrupt checkpoint ({first}); train it again or pass another checkpoint")
+
+
+def read_weights(weights: Path, meta: dict[str, Any] | None = None, digest: str | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, or a ``ConfigError`` naming the file when it is truncated or corrupt.
+
+    The JSON beside a checkpoint records the weights' SHA-256; a mismatch means
+    the file changed after it was written (a bad copy, a disk error).
+    """
+    expected = (meta or {}).get("weights_sha256")
+    if expected:
+        digest = digest or sha256_file(weights)
+        if digest != expected:
+            raise ConfigError(
+                f"{weights}: corrupt checkpoint (SHA-256 {digest[:12]}... differs from the "
+                f"{expected[:12]}... recorded in {weights.with_suffix('.json').name})"
+            )
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise _corrupt(weights, err) from None
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    import pickle
+
+    try:
+        # Our own training state (optimizers, RNG states) from this run folder.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, OSError) as err:
+        raise _corrupt(path, err) from None
+    if not isinstance(state, dict) or "config" not in state or "rng" not in state:
+        raise ConfigError(f"{path}: not a PG2 training state")
+    return state
+
+
+def set_aside(weights: Path) -> Path:
+    """Rename a broken checkpoint's JSON so it stops counting as complete; nothing is deleted."""
+    meta = weights.with_suffix(".json")
+    target = weights.with_suffix(".corrupt.json")
+    if meta.is_file():
+        meta.replace(target)
+    return target
+
+
+def load_resumable(
+    folder: Path, say: Callable[[str], None] = print, *, tidy: bool = True
+) -> tuple[int, Path, dict, dict] | None:
+    """``(step, weights, tensors, training state)`` of the newest intact checkpoint in ``folder``.
+
+    Temporary files left by a write that was killed are deleted first. A
+    checkpoint that fails to load is set aside (its JSON renamed to
+    ``*.corrupt.json``) and the next older one is tried, saying so through ``say``.
+    ``None`` when the folder holds no checkpoint with a training state. ``tidy=False``
+    (other ranks of a multi-GPU run) changes no file and says nothing.
+    """
+    if not tidy:
+        say = _silent
+    for path in clean_stale_temporaries(folder) if tidy else []:
+        say(f"removed {path.name}, left by an interrupted checkpoint write")
+    found = [(s, w) for s, w in list_checkpoints(folder) if w.with_suffix(".state.pt").is_file()]
+    broken: list[str] = []
+    for step, weights in reversed(found):
+        try:
+            meta = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+            tensors = read_weights(weights, meta)
+            state = _read_state(weights.with_suffix(".state.pt"))
+        except (ConfigError, OSError, json.JSONDecodeError) as err:
+            if tidy:
+                set_aside(weights)
+            broken.append(weights.name)
+            say(f"warning: {err}; set aside as {weights.with_suffix('.corrupt.json').name}, trying an older checkpoint")
+            continue
+        if broken:
+            say(f"resuming from step {step} ({weights.name}): newer checkpoint(s) {', '.join(broken)} are corrupt")
+        return step, weights, tensors, state
+    if broken:
+        raise ConfigError(
+            f"{folder}: every checkpoint is corrupt ({', '.join(broken)}); delete the run folder or choose another --out"
+        )
+    return None
+
+
+def _silent(message: str) -> None:
+    pass
 
 
 def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs") -> Path | None:

@@ -28,8 +28,12 @@ class ModelConfig:
     g2_hidden: int = 128
     activation: str = "relu"
     d_hidden: int = 64
-    d_layers: int = 4
+    d_layers: int = 4  # DCGAN: stride-2 convs; multiscale: layers of each PatchGAN
     d_norm: str = "batch"
+    # Stage II's discriminator: "dcgan" (PG2's) or "multiscale" (pix2pixHD's: d_scales
+    # PatchGANs on the pair at scales 1, 1/2, 1/4, ...).
+    d_type: str = "dcgan"
+    d_scales: int = 3
 
 
 @dataclass
@@ -58,6 +62,8 @@ class TrainConfig:
     stage2_steps: int = 14000
     joint_steps: int = 0
     l1_weight: float = 10.0
+    gan_loss: str = "bce"  # bce (PG2), lsgan or hinge
+    fm_weight: float = 0.0  # feature matching over every discriminator layer (pix2pixHD: 10); multiscale only
     lr_halve_every: int = 0
     seed: int = 0
 
@@ -169,15 +175,23 @@ def validate(config: PG2Config, source: str = "<config>") -> None:
         problems.append(f"model.blocks must be >= 3 (G2 has blocks - 2), got {m.blocks}")
     elif h % factor or w % factor:
         problems.append(f"model.image_size {h}x{w} must be divisible by 2^(blocks-1) = {factor}")
-    if h % 2 ** m.d_layers or w % 2 ** m.d_layers:
+    if m.d_type == "dcgan" and (h % 2 ** m.d_layers or w % 2 ** m.d_layers):
         problems.append(f"model.image_size {h}x{w} must be divisible by 2^d_layers = {2 ** m.d_layers}")
     for key in ("hidden", "z_dim", "g2_hidden", "d_hidden", "d_layers"):
         if getattr(m, key) < 1:
             problems.append(f"model.{key} must be positive")
     if m.activation not in ("relu", "elu"):
         problems.append(f"model.activation must be 'relu' or 'elu', got {m.activation!r}")
-    if m.d_norm not in ("batch", "none"):
-        problems.append(f"model.d_norm must be 'batch' or 'none', got {m.d_norm!r}")
+    if m.d_norm not in ("batch", "instance", "none"):
+        problems.append(f"model.d_norm must be 'batch', 'instance' or 'none', got {m.d_norm!r}")
+    if m.d_type not in ("dcgan", "multiscale"):
+        problems.append(f"model.d_type must be 'dcgan' or 'multiscale', got {m.d_type!r}")
+    if not 1 <= m.d_scales <= 4:
+        problems.append(f"model.d_scales must be 1 to 4, got {m.d_scales}")
+    if t.gan_loss not in ("bce", "lsgan", "hinge"):
+        problems.append(f"train.gan_loss must be 'bce', 'lsgan' or 'hinge', got {t.gan_loss!r}")
+    if t.fm_weight < 0 or (t.fm_weight > 0 and m.d_type != "multiscale"):
+        problems.append("train.fm_weight must be >= 0, and > 0 only with model.d_type = 'multiscale'")
     if p.map_mode not in ("disk", "gaussian"):
         problems.append(f"pose.map_mode must be 'disk' or 'gaussian', got {p.map_mode!r}")
     if p.radius <= 0 or p.mask_radius <= 0 or p.sigma <= 0:

@@ -23,18 +23,8 @@ from augreid.data import flip_pose, pose_mask, pose_maps, read_image
 from augreid.data.keypoints import MISSING, visible
 from augreid.data.market import ImageRecord
 from augreid.errors import DatasetError, KeypointError
+from generators.base import to_tensor_image, to_uint8_image  # noqa: F401  (PG2 modules import them from here)
 from generators.pg2.config import PoseConfig
-
-
-def to_tensor_image(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0  # copy: PIL arrays are read-only
-
-
-def to_uint8_image(tensor: torch.Tensor) -> np.ndarray:
-    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3) on the CPU, rounding like an image writer."""
-    array = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
-    return array.movedim(-3, -1).contiguous().cpu().numpy()
 
 
 def scale_pose(pose: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:

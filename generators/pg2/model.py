@@ -149,6 +149,11 @@ class G2(nn.Module):
         return self.out(x)
 
 
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    # Instance norm without affine parameters, as pix2pixHD's discriminators use it.
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.InstanceNorm2d(channels, affine=False)
+
+
 class Discriminator(nn.Module):
     """DCGAN discriminator on a (condition, image) pair; returns one logit per pair."""
 
@@ -158,9 +163,9 @@ class Discriminator(nn.Module):
         cin = 6
         for i in range(cfg.d_layers):
             cout = cfg.d_hidden * 2**i
-            layers.append(nn.Conv2d(cin, cout, 5, stride=2, padding=2, bias=i == 0 or cfg.d_norm == "none"))
-            if i > 0 and cfg.d_norm == "batch":
-                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.Conv2d(cin, cout, 5, stride=2, padding=2, bias=i == 0 or cfg.d_norm != "batch"))
+            if i > 0 and cfg.d_norm != "none":
+                layers.append(norm_layer(cfg.d_norm, cout))
             layers.append(nn.LeakyReLU(0.2))
             cin = cout
         self.features = nn.Sequential(*layers)

@@ -1,4 +1,4 @@
-"""``augreid eval-gen``: image-quality scores of a PG2 checkpoint on held-out pairs.
+"""``augreid eval-gen``: image-quality scores of any generator on held-out pairs.
 
 Pairs are pairs of *test* identities (query + gallery), built with
 ``build_pairs`` or read from a ``market-pairs-test.csv``-style file. For each
@@ -10,16 +10,24 @@ target pose; the outputs are compared with the real target image, as PG2 did:
 * PSNR in dB (capped at 100 for identical images);
 * masked L1: mean absolute error inside the pose mask, images in [0, 1].
 
-Scored methods: G1, the refined output (when the checkpoint has G2), and two
-trivial baselines that any generator must beat to be useful: copying the
-condition image, and the mean training image. Outputs: ``metrics.json``,
-``metrics.md`` and ``contact_sheet.png`` (hardest and easiest pairs).
+Scored methods: every named output of the generator (``output_names``: PG2's
+``G1`` and ``refined``), and two trivial baselines that any generator must beat
+to be useful: copying the condition image, and the mean training image. The
+pose mask is the evaluation's own (``augreid.data.pose.pose_mask``, limb radius
+4 px per 128 image rows), the same for every generator. Outputs:
+``metrics.json``, ``metrics.md`` and ``contact_sheet.png`` (hardest and easiest
+pairs).
+
+Only the ``generators.base.Generator`` interface is used. Scores that need
+higher layers (realism and identity retention need ImageNet and re-ID models)
+are passed in as ``extra``: ``augreid.evaluation.generator_eval`` does that.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +36,26 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from augreid.data import build_pairs, read_pairs_csv
+from augreid.data import build_pairs, pose_mask, read_pairs_csv
 from augreid.data.sources import resolve_source
 from augreid.errors import DatasetError
 from augreid.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from generators.pg2.checkpoint import PG2Generator, load_generator
-from generators.pg2.data import load_image, scale_pose, to_tensor_image, to_uint8_image
+from generators.base import Generator, describe, load_generator, to_tensor_image, to_uint8_image
+from generators.pg2.data import load_image, scale_pose
 
 METRICS = ("ssim", "mask_ssim", "psnr", "masked_l1")
 PSNR_CAP = 100.0
+BASELINES = ("copy condition", "mean training image")
+MASK_RADIUS_PER_128_ROWS = 4.0  # PG2's M_B limb radius at 128x64
+
+# extra(images, report) -> {section: JSON-able}: ``images`` maps every method
+# (outputs and baselines) to its uint8 (N, H, W, 3) images of the scored pairs.
+ExtraScores = Callable[[dict[str, np.ndarray], dict[str, Any]], dict[str, Any]]
+
+
+def evaluation_mask(pose: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The pose mask the masked scores use, for any generator: ``float32 (H, W)``."""
+    return pose_mask(pose, size, radius=max(1.0, MASK_RADIUS_PER_128_ROWS * size[0] / 128))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,7 +139,7 @@ def load_pair(name_a: str, name_b: str, records, poses, size) -> EvalPair:
 
 
 def evaluate_generator(
-    checkpoint: str | Path | PG2Generator,
+    checkpoint: str | Path | Generator,
     data_root: str | Path | None = None,
     *,
     out: str | Path,
@@ -132,15 +151,16 @@ def evaluate_generator(
     seed: int = 0,
     examples: int = 6,
     progress: bool = True,
+    extra: ExtraScores | None = None,
 ) -> dict[str, Any]:
-    """Score a checkpoint on held-out pairs; writes metrics.json, metrics.md, contact_sheet.png into ``out``."""
-    generator = checkpoint if isinstance(checkpoint, PG2Generator) else load_generator(checkpoint, device)
-    size = generator.image_size
+    """Score a generator on held-out pairs; writes metrics.json, metrics.md, contact_sheet.png into ``out``."""
+    generator = checkpoint if isinstance(checkpoint, Generator) else load_generator(checkpoint, device)
+    size = tuple(generator.image_size)
     source = resolve_source(data_root, test_keypoints=test_keypoints)
     pairs, records, poses = held_out_pairs(source, pairs_csv=pairs_csv, max_pairs=max_pairs, seed=seed)
     dataset = source.load()
     mean_image = mean_training_image(dataset, size, progress)
-    methods = ["G1"] + (["refined"] if generator.g2 is not None else []) + ["copy condition", "mean training image"]
+    methods = [*generator.output_names, *BASELINES]
     per_pair: list[dict[str, Any]] = []
     kept: list[tuple[EvalPair, dict[str, np.ndarray]]] = []
     bar = tqdm(total=len(pairs), desc="eval-gen", unit="pair", disable=not progress)
@@ -148,50 +168,51 @@ def evaluate_generator(
         batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start:start + batch_size]]
         outputs = generate_batch(generator, batch)
         for item, out_images in zip(batch, outputs):
-            mask = generator.render_mask(item.target_pose)
+            mask = evaluation_mask(item.target_pose, size)
             candidates = {**out_images, "copy condition": item.condition_image, "mean training image": mean_image}
             scores = {m: score_image(item.target_image, candidates[m], mask) for m in methods}
             per_pair.append({"condition": item.condition, "target": item.target, "mask_area": float(mask.mean()), **{m: scores[m] for m in methods}})
-            kept.append((item, out_images))
+            kept.append((item, candidates))
         bar.update(len(batch))
     bar.close()
-    summary = summarise(per_pair, methods)
+    provenance = describe(generator)
     report = {
-        "checkpoint": str(generator.checkpoint_path),
-        "checkpoint_sha256": generator.checkpoint_hash,
-        "checkpoint_step": generator.config.get("step"),
-        "preset": generator.config.get("preset"),
-        "trained_on_fingerprint": generator.config.get("dataset_fingerprint"),
+        "generator": provenance,
+        "checkpoint": provenance["path"],
+        "checkpoint_sha256": provenance["hash"],
+        "checkpoint_step": provenance.get("step"),
+        "preset": provenance.get("preset"),
+        "trained_on_fingerprint": provenance.get("dataset_fingerprint"),
         "dataset_root": str(source.root),
         "dataset_fingerprint": dataset.fingerprint(),
         "pairs": len(pairs),
         "pair_source": str(pairs_csv) if pairs_csv else f"build_pairs(query + gallery, max_pairs={max_pairs}, seed={seed})",
         "image_size": list(size),
+        "outputs": list(generator.output_names),
+        "baselines": list(BASELINES),
         "ssim_settings": "skimage structural_similarity, gaussian_weights, sigma 1.5, use_sample_covariance False, RGB, data_range 255",
         "psnr_cap_db": PSNR_CAP,
         "masked_l1_scale": "images in [0, 1], mean over pose-mask pixels and channels",
-        "methods": summary,
+        "mask": f"augreid.data.pose.pose_mask, radius {MASK_RADIUS_PER_128_ROWS:g} px per 128 rows",
+        "methods": summarise(per_pair, methods),
         "per_pair": per_pair,
     }
+    if extra is not None:
+        images = {m: np.stack([candidates[m] for _, candidates in kept]) for m in methods}
+        report.update(extra(images, report))
     out = Path(out)
     atomic_write_json(out / "metrics.json", report)
     atomic_write_text(out / "metrics.md", markdown_table(report))
-    ranking = "refined" if "refined" in methods else "G1"
-    write_contact_sheet(out / "contact_sheet.png", kept, per_pair, generator, ranking, examples)
+    write_contact_sheet(out / "contact_sheet.png", kept, per_pair, generator, examples)
     return report
 
 
-def generate_batch(generator: PG2Generator, batch: list[EvalPair]) -> list[dict[str, np.ndarray]]:
+def generate_batch(generator: Generator, batch: list[EvalPair]) -> list[dict[str, np.ndarray]]:
+    """Every named output of the generator for each pair, as uint8 images."""
     condition = torch.stack([to_tensor_image(p.condition_image) for p in batch])
-    maps = torch.stack([torch.from_numpy(generator.render_pose(p.target_pose)) for p in batch])
-    coarse, refined = generator.generate_stages(condition, maps)
-    out = []
-    for i in range(len(batch)):
-        images = {"G1": to_uint8_image(coarse[i])}
-        if refined is not None:
-            images["refined"] = to_uint8_image(refined[i])
-        out.append(images)
-    return out
+    maps = torch.stack([torch.from_numpy(np.asarray(generator.render_pose(p.target_pose))) for p in batch])
+    outputs = {name: to_uint8_image(images) for name, images in generator.generate_outputs(condition, maps).items()}
+    return [{name: outputs[name][i] for name in generator.output_names} for i in range(len(batch))]
 
 
 def summarise(per_pair: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -210,8 +231,9 @@ def summarise(per_pair: list[dict[str, Any]], methods: list[str]) -> dict[str, d
 
 
 def markdown_table(report: dict[str, Any]) -> str:
+    name = report.get("generator", {}).get("name", "generator")
     lines = [
-        f"PG2 quality on {report['pairs']} held-out pairs of {report['dataset_root']} "
+        f"{name} quality on {report['pairs']} held-out pairs of {report['dataset_root']} "
         f"(fingerprint {report['dataset_fingerprint']}), checkpoint step {report['checkpoint_step']} "
         f"({report['preset']}, sha256 {report['checkpoint_sha256'][:12]}). Mean ± std over pairs.",
         "",
@@ -224,36 +246,43 @@ def markdown_table(report: dict[str, Any]) -> str:
         cells.append(f"{metrics['masked_l1']['mean']:.4f} ± {metrics['masked_l1']['std']:.4f}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append("")
+    for section in report.get("markdown_sections", []):
+        lines.extend([section, ""])
     return "\n".join(lines)
 
 
-def write_contact_sheet(path: Path, kept, per_pair, generator: PG2Generator, ranking: str, examples: int) -> Path:
-    """Rows: the ``examples`` hardest then easiest pairs by ``ranking`` SSIM; columns as in training previews."""
+def write_contact_sheet(path: Path, kept, per_pair, generator: Generator, examples: int) -> Path:
+    """Rows: the ``examples`` hardest then easiest pairs by the final output's SSIM;
+    columns: condition | target pose | every named output | target."""
     from PIL import Image, ImageDraw
 
+    from augreid.data import pose_maps
     from generators.pg2.preview import grid_rows, pose_image, to_png_bytes
 
+    names = list(generator.output_names)
+    ranking = names[-1]
+    size = tuple(generator.image_size)
     order = np.argsort([row[ranking]["ssim"] for row in per_pair])
     k = min(examples, len(order))
     picks = list(order[:k]) + [i for i in order[::-1][:k] if i not in set(order[:k])]
-    columns: list[list[torch.Tensor]] = [[], [], [], [], []]
+    columns: list[list[torch.Tensor]] = [[] for _ in range(len(names) + 3)]
     for i in picks:
         item, images = kept[i]
-        columns[0].append(to_tensor_image(item.condition_image))
-        columns[1].append(pose_image(torch.from_numpy(generator.render_pose(item.target_pose))[None])[0])
-        columns[2].append(to_tensor_image(images["G1"]))
-        columns[3].append(to_tensor_image(images.get("refined", np.zeros_like(images["G1"]))))
-        columns[4].append(to_tensor_image(item.target_image))
+        maps = torch.from_numpy(pose_maps(item.target_pose, size, radius=max(1.0, size[0] / 32)))
+        row = [to_tensor_image(item.condition_image), pose_image(maps[None])[0]]
+        row += [to_tensor_image(images[name]) for name in names] + [to_tensor_image(item.target_image)]
+        for column, image in zip(columns, row):
+            column.append(image)
     grid = grid_rows([torch.stack(c) for c in columns])
     sheet = Image.open(io.BytesIO(to_png_bytes(grid))).convert("RGB")
-    h = generator.image_size[0] + 2
+    h = size[0] + 2
     labelled = Image.new("RGB", (sheet.width + 150, sheet.height + 18), "white")
     labelled.paste(sheet, (0, 18))
     draw = ImageDraw.Draw(labelled)
-    draw.text((2, 2), f"condition | pose | G1 | refined | target   ({ranking} SSIM)", fill="black")
-    for row, i in enumerate(picks):
-        label = ("hardest" if row < k else "easiest") + f" {per_pair[i][ranking]['ssim']:.3f}"
-        draw.text((sheet.width + 4, 18 + row * h + h // 2 - 6), label, fill="black")
+    draw.text((2, 2), f"condition | pose | {' | '.join(names)} | target   ({ranking} SSIM)", fill="black")
+    for row_index, i in enumerate(picks):
+        label = ("hardest" if row_index < k else "easiest") + f" {per_pair[i][ranking]['ssim']:.3f}"
+        draw.text((sheet.width + 4, 18 + row_index * h + h // 2 - 6), label, fill="black")
     buffer = io.BytesIO()
     labelled.save(buffer, format="PNG")
     return atomic_write_bytes(path, buffer.getvalue())

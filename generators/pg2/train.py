@@ -3,9 +3,11 @@
 Stages, by global step:
 
 1. ``[0, stage1)``: G1 alone, pose-mask L1.
-2. ``[stage1, stage1 + stage2)``: G2 + D, G1 frozen. G: BCE adversarial +
-   lambda * pose-mask L1 of the refined image; D: BCE on real (I_A, I_B) vs fake
-   (I_A, refined) pairs.
+2. ``[stage1, stage1 + stage2)``: G2 + D, G1 frozen. G: adversarial +
+   lambda * pose-mask L1 of the refined image (+ feature matching with the
+   multi-scale discriminator); D: real (I_A, I_B) vs fake (I_A, refined) pairs.
+   D is PG2's DCGAN with BCE by default, or pix2pixHD's multi-scale PatchGANs
+   with LSGAN / hinge (presets ``*-hd``; see ``generators.pg2.multiscale``).
 3. ``joint_steps`` more: G1 + G2 + D together; the G loss adds G1's own L1 so
    that G1 stays a meaningful coarse image.
 
@@ -13,53 +15,28 @@ Runs on CPU or one GPU, or under ``torchrun`` with DistributedDataParallel
 (NCCL on CUDA, gloo on CPU). Resumes exactly from the latest checkpoint in the
 run folder: weights, D, optimizers and RNG states are restored and the batch
 order is a function of the step (see ``data.StepBatchSampler``).
+
+The code lives in ``train_data`` (pairs, image cache), ``runtime`` (devices,
+processes, RNG), ``trainer`` (the loop); this module is the entry point.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import random
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
-from augreid.data import build_pairs, read_pairs_csv
-from augreid.data.sources import resolve_source
-from augreid.errors import AugreidError, ConfigError, DatasetError
+from augreid.errors import ConfigError
 from augreid.io import atomic_write_json
 from augreid.versions import git_revision
-from generators.pg2 import losses
-from generators.pg2.checkpoint import (
-    FORMAT,
-    list_checkpoints,
-    prune_checkpoints,
-    save_checkpoint,
-)
+from generators.pg2.checkpoint import FORMAT, list_checkpoints
 from generators.pg2.config import PG2Config
-from generators.pg2.data import ImageCache, PairDataset, StepBatchSampler, build_image_cache, pair_rows
-from generators.pg2.model import PG2, Discriminator, count_parameters
-
-
-class TrainingDiverged(AugreidError):
-    """A loss became NaN or infinite; training stopped."""
-
-
-@dataclass
-class TrainData:
-    cache: ImageCache
-    pairs: np.ndarray  # (P, 2) rows into cache
-    fingerprint: str
-    root: Path
-    is_demo: bool
-    pair_source: str
+from generators.pg2.model import count_parameters
+from generators.pg2.runtime import Dist, init_distributed, pick_device
+from generators.pg2.train_data import TrainData, prepare_data
+from generators.pg2.trainer import GENERATOR_NAME, Trainer, TrainingDiverged
 
 
 @dataclass
@@ -69,430 +46,11 @@ class TrainResult:
     step: int
     finished: bool
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- setup
+    total_steps: int | None = None
 
 
 def default_run_dir(fingerprint: str, preset: str, root: str | Path = "runs") -> Path:
     return Path(root) / "train-gen" / fingerprint / preset
-
-
-def prepare_data(
-    cfg: PG2Config,
-    data_root: str | Path | None = None,
-    *,
-    pairs_csv: str | Path | None = None,
-    train_keypoints: str | Path | None = None,
-    progress: bool = True,
-) -> TrainData:
-    """Load the dataset, build (or read) training pairs, and cache images + poses."""
-    source = resolve_source(data_root, train_keypoints=train_keypoints)
-    dataset = source.load()
-    poses = source.train_poses()
-    records = dataset.by_name("bounding_box_train")
-    if pairs_csv is not None:
-        pairs = read_pairs_csv(pairs_csv)
-        outside = [a for pair in pairs for a in pair if a not in records]
-        if outside:
-            raise DatasetError(
-                f"{pairs_csv}: {len(outside)} image names are not in {source.root}/bounding_box_train "
-                f"(first: {outside[0]}); generator training uses training images only"
-            )
-        pair_source = str(pairs_csv)
-    else:
-        d = cfg.data
-        pairs = build_pairs(
-            dataset.train, poses, different_cameras=d.different_cameras, min_visible=d.min_visible,
-            max_pairs=d.max_pairs or None, seed=cfg.train.seed,
-        )
-        pair_source = "build_pairs"
-    if not pairs:
-        raise DatasetError(f"no usable training pairs in {source.root} (need two images of one identity with both shoulders and hips)")
-    names, rows = pair_rows(pairs)
-    cache = build_image_cache(records, poses, names, cfg.model.image_size, cfg.pose, with_flip=cfg.data.flip, progress=progress)
-    return TrainData(cache, rows, dataset.fingerprint(), source.root, source.is_demo, pair_source)
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str) -> Dist:
-    """Join the process group that ``torchrun`` (or a test) describes in the environment."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def pick_device(device: str, d: Dist) -> torch.device:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but CUDA is not available")
-        if device == "cuda" and d.world > 1:
-            device = f"cuda:{d.local_rank}"
-        torch.cuda.set_device(torch.device(device))
-    return torch.device(device)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---------------------------------------------------------------- the trainer
-
-
-def _compare_configs(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
-    """Resuming with a different model, pose rendering or data is an error; step counts and logging may change."""
-    changed = []
-    for section in ("model", "pose", "data", "train"):
-        for key, value in current[section].items():
-            if section == "train" and key.endswith("_steps"):
-                continue
-            if saved[section].get(key) != value:
-                changed.append(f"{section}.{key}: {saved[section].get(key)!r} -> {value!r}")
-    if changed:
-        raise ConfigError(
-            f"{where} holds checkpoints of a different configuration ({'; '.join(changed)}); "
-            "use another --out folder or --no-resume"
-        )
-
-
-class Trainer:
-    """Owns the models, optimizers, loader and logging of one training run."""
-
-    def __init__(self, cfg: PG2Config, data: TrainData, run_dir: Path, device: torch.device, d: Dist, *, progress: bool) -> None:
-        self.cfg, self.data, self.run_dir, self.device, self.dist = cfg, data, run_dir, device, d
-        self.progress = progress and d.main
-        self.ckpt_dir = run_dir / "checkpoints"
-        t = cfg.train
-        self.stage1_end = t.stage1_steps
-        self.stage2_end = t.stage1_steps + t.stage2_steps
-        self.total = cfg.total_steps
-        cuda = device.type == "cuda"
-        self.amp = cfg.runtime.amp and cuda
-        self.channels_last = cfg.runtime.channels_last and cuda
-        seed_everything(t.seed)  # identical initial weights on every rank and every run
-        self.net = PG2(cfg.model, with_g2=cfg.has_g2).to(device)
-        self.disc = Discriminator(cfg.model).to(device) if cfg.has_g2 else None
-        if self.channels_last:
-            self.net.to(memory_format=torch.channels_last)
-            if self.disc is not None:
-                self.disc.to(memory_format=torch.channels_last)
-        betas = tuple(t.betas)
-        self.opt_g1 = torch.optim.Adam(self.net.g1.parameters(), lr=t.lr_g, betas=betas)
-        self.opt_g2 = torch.optim.Adam(self.net.g2.parameters(), lr=t.lr_g, betas=betas) if cfg.has_g2 else None
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=t.lr_d, betas=betas) if cfg.has_g2 else None
-        self.g1, self.g2, self.d = self._wrap(self.net.g1), self._wrap(self.net.g2), self._wrap(self.disc)
-        self.step = 0
-        self.writer = None
-        self.history: list[dict[str, float]] = []
-        self.last_checkpoint: Path | None = None
-
-    def _wrap(self, module: torch.nn.Module | None):
-        if module is None or self.dist.world == 1:
-            return module
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(module, device_ids=ids)
-
-    # ---- bookkeeping
-
-    def stage(self, step: int) -> int:
-        return 1 if step < self.stage1_end else 2 if step < self.stage2_end else 3
-
-    def meta(self) -> dict[str, Any]:
-        cfg = self.cfg
-        trained_g2 = self.step > self.stage1_end
-        return {
-            "format": FORMAT,
-            "image_size": list(cfg.model.image_size),
-            "pose_map_mode": cfg.pose.map_mode,
-            "pose_radius": cfg.pose.radius,
-            "pose_sigma": cfg.pose.sigma,
-            "mask_radius": cfg.pose.mask_radius,
-            "dataset_fingerprint": self.data.fingerprint,
-            "dataset_root": str(self.data.root),
-            "dataset_is_demo": self.data.is_demo,
-            "pairs": int(len(self.data.pairs)),
-            "pair_source": self.data.pair_source,
-            "preset": cfg.name,
-            "step": self.step,
-            "stage": self.stage(max(self.step - 1, 0)),
-            "has_g2": trained_g2,
-            "normalisation": "x / 127.5 - 1",
-            "git": git_revision(),
-            "torch_version": torch.__version__,
-            "world_size": self.dist.world,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config": cfg.to_dict(),
-        }
-
-    def training_state(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "disc": None if self.disc is None else self.disc.state_dict(),
-            "opt_g1": self.opt_g1.state_dict(),
-            "opt_g2": None if self.opt_g2 is None else self.opt_g2.state_dict(),
-            "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
-            "rng": rng_state(),
-            "config": self.cfg.to_dict(),
-        }
-
-    def save(self) -> Path | None:
-        if not self.dist.main:
-            return None
-        g2 = self.net.g2 if self.step > self.stage1_end else None
-        self.last_checkpoint = save_checkpoint(self.ckpt_dir, self.step, self.net.g1, g2, self.meta(), self.training_state())
-        prune_checkpoints(self.ckpt_dir, self.cfg.log.keep_last, keep_steps={self.stage1_end})
-        return self.last_checkpoint
-
-    def resume(self) -> bool:
-        """Load the latest complete checkpoint of the run folder; False when there is none."""
-        found = [(s, w) for s, w in list_checkpoints(self.ckpt_dir) if w.with_suffix(".state.pt").is_file()]
-        if not found:
-            return False
-        step, weights = found[-1]
-        from safetensors.torch import load_file
-
-        state = torch.load(weights.with_suffix(".state.pt"), map_location="cpu", weights_only=False)
-        _compare_configs(state["config"], self.cfg.to_dict(), self.run_dir)
-        tensors = load_file(str(weights))
-        self.net.g1.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("g1.")})
-        if self.net.g2 is not None and any(k.startswith("g2.") for k in tensors):
-            self.net.g2.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("g2.")})
-        for module, key in ((self.disc, "disc"), (self.opt_g1, "opt_g1"), (self.opt_g2, "opt_g2"), (self.opt_d, "opt_d")):
-            if module is not None and state.get(key) is not None:
-                module.load_state_dict(state[key])
-        set_rng_state(state["rng"])
-        self.step = step
-        self.last_checkpoint = weights
-        return True
-
-    # ---- one step per stage
-
-    def _autocast(self):
-        if not self.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-
-    def _batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return {k: v.to(self.device, non_blocking=True).contiguous(memory_format=fmt) for k, v in batch.items()}
-
-    def _check_finite(self, values: dict[str, torch.Tensor]) -> None:
-        bad = {k: float(v.detach()) for k, v in values.items() if not torch.isfinite(v).all()}
-        flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
-        if self.dist.world > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops together
-        if flag.item() > 0:
-            raise _NonFinite(bad or {"(another process)": float("nan")})
-
-    def _set_lr(self) -> None:
-        t = self.cfg.train
-        factor = 0.5 ** (self.step // t.lr_halve_every) if t.lr_halve_every else 1.0
-        for opt, base in ((self.opt_g1, t.lr_g), (self.opt_g2, t.lr_g), (self.opt_d, t.lr_d)):
-            if opt is not None:
-                for group in opt.param_groups:
-                    group["lr"] = base * factor
-
-    def step_stage1(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with self._autocast():
-            coarse = self.g1(b["condition"], b["target_maps"])
-        loss = losses.pose_mask_l1(coarse, b["target"], b["target_mask"])
-        self._check_finite({"stage1/pose_mask_l1": loss})
-        self.opt_g1.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g1.step()
-        return {"stage1/pose_mask_l1": loss.detach()}
-
-    def step_adversarial(self, b: dict[str, torch.Tensor], joint: bool) -> dict[str, torch.Tensor]:
-        cond, target, mask = b["condition"], b["target"], b["target_mask"]
-        with self._autocast():
-            with contextlib.nullcontext() if joint else torch.no_grad():
-                coarse = self.g1(cond, b["target_maps"])
-            refined = coarse + self.g2(coarse, cond)
-            pairs_cond = torch.cat([cond, cond])
-            # D step: one batch of [real; fake] so that batch norm sees both, as in the authors' code.
-            logits = self.d(pairs_cond, torch.cat([target, refined.detach()]))
-        real_logits, fake_logits = logits.float().chunk(2)
-        d_loss = losses.discriminator_loss(real_logits, fake_logits)
-        self._check_finite({"stage2/d_loss": d_loss})
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
-        # G step through the updated D; D's weights get no gradient here.
-        self.disc.requires_grad_(False)
-        try:
-            with self._autocast():
-                fake_logits_g = self.disc(pairs_cond, torch.cat([target, refined])).float().chunk(2)[1]
-        finally:
-            self.disc.requires_grad_(True)
-        adv = losses.generator_adversarial(fake_logits_g)
-        l1 = losses.pose_mask_l1(refined, target, mask)
-        g_loss = adv + self.cfg.train.l1_weight * l1
-        out = {"stage2/d_loss": d_loss.detach(), "stage2/g_adversarial": adv.detach(), "stage2/g_pose_mask_l1": l1.detach()}
-        if joint:
-            l1_g1 = losses.pose_mask_l1(coarse, target, mask)
-            g_loss = g_loss + l1_g1
-            out["joint/g1_pose_mask_l1"] = l1_g1.detach()
-        out["stage2/g_loss"] = g_loss.detach()
-        self._check_finite({"stage2/g_loss": g_loss})
-        opts = [self.opt_g2] + ([self.opt_g1] if joint else [])
-        for opt in opts:
-            opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        for opt in opts:
-            opt.step()
-        out["stage2/d_real"] = torch.sigmoid(real_logits).mean().detach()
-        out["stage2/d_fake"] = torch.sigmoid(fake_logits).mean().detach()
-        return out
-
-    # ---- logging
-
-    def open_writer(self) -> None:
-        if self.dist.main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step or None)
-
-    def log_scalars(self, values: dict[str, torch.Tensor], rate: float) -> None:
-        record = {k: float(v) for k, v in values.items()}
-        record["step"] = self.step
-        record["it_per_s"] = rate
-        self.history.append(record)
-        if self.writer is None:
-            return
-        for key, value in values.items():
-            self.writer.add_scalar(key, float(value), self.step)
-        self.writer.add_scalar("lr/generator", self.opt_g1.param_groups[0]["lr"], self.step)
-        if self.opt_d is not None:
-            self.writer.add_scalar("lr/discriminator", self.opt_d.param_groups[0]["lr"], self.step)
-        self.writer.add_scalar("perf/iterations_per_second", rate, self.step)
-
-    def log_images(self) -> None:
-        if not self.dist.main:
-            return
-        from generators.pg2.preview import preview_grid, save_png
-
-        grid = preview_grid(self.net, self.data, self.device, with_g2=self.step > self.stage1_end)
-        if self.writer is not None:
-            self.writer.add_image("samples/condition|target_pose|G1|refined|target", grid, self.step)
-        save_png(grid, self.run_dir / "samples" / f"step_{self.step:08d}.png")
-
-    # ---- the loop
-
-    def loader(self, end: int) -> torch.utils.data.DataLoader:
-        t = self.cfg.train
-        sampler = StepBatchSampler(
-            len(self.data.pairs), t.batch_size, self.step, end, seed=t.seed, flip=self.cfg.data.flip,
-            rank=self.dist.rank, world=self.dist.world,
-        )
-        workers = self.cfg.runtime.num_workers
-        return torch.utils.data.DataLoader(
-            PairDataset(self.data.cache, self.data.pairs), batch_sampler=sampler, num_workers=workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
-            prefetch_factor=4 if workers else None,
-        )
-
-    def _should_stop(self, started: float, time_limit: float | None) -> bool:
-        flag = torch.tensor([1.0 if time_limit is not None and time.monotonic() - started > time_limit else 0.0])
-        if self.dist.world > 1:
-            flag = flag.to(self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item() > 0)
-
-    def fit(self, stop_at: int | None = None, time_limit: float | None = None) -> bool:
-        """Train until the end (True) or until ``stop_at`` / the time limit (False)."""
-        end = self.total if stop_at is None else min(stop_at, self.total)
-        log = self.cfg.log
-        self.net.train()
-        if self.disc is not None:
-            self.disc.train()
-        bar = tqdm(total=self.total, initial=self.step, unit="it", desc="train-gen", disable=not self.progress, dynamic_ncols=True)
-        started = tick = time.monotonic()
-        tick_step = self.step
-        try:
-            for batch in self.loader(end):
-                self._set_lr()
-                stage = self.stage(self.step)
-                b = self._batch(batch)
-                try:
-                    values = self.step_stage1(b) if stage == 1 else self.step_adversarial(b, joint=stage == 3)
-                except _NonFinite as err:
-                    self._diverged(err, stage)
-                self.step += 1
-                bar.update(1)
-                if self.step % log.log_every == 0 or self.step == end:
-                    now = time.monotonic()
-                    rate = (self.step - tick_step) / max(now - tick, 1e-9)
-                    tick, tick_step = now, self.step
-                    self.log_scalars(values, rate)
-                    bar.set_postfix(stage=stage, **{k.split("/")[-1][:10]: f"{float(v):.4f}" for k, v in list(values.items())[:2]})
-                if self.step % log.image_every == 0 or self.step == end:
-                    self.log_images()
-                if (self.step % log.checkpoint_every == 0 or self.step == self.stage1_end) and self.step != end:
-                    self.save()  # the step `end` is saved once, after the loop
-                if self._should_stop(started, time_limit):
-                    break
-        finally:
-            bar.close()
-        self.save()
-        if self.writer is not None:
-            self.writer.flush()
-        return self.step >= self.total
-
-    def _diverged(self, err: "_NonFinite", stage: int) -> None:
-        """Save the current weights if they are still finite, then stop with a clear message."""
-        finite = all(torch.isfinite(p).all() for p in self.net.parameters())
-        if finite:
-            self.save()
-        where = self.last_checkpoint
-        values = ", ".join(f"{k} = {v}" for k, v in err.values.items())
-        raise TrainingDiverged(
-            f"non-finite loss at step {self.step} (stage {stage}): {values}. Training stopped; "
-            + (f"last good checkpoint: {where}" if where else "no checkpoint was written yet")
-            + ". Lower train.lr_g / train.lr_d or check the data."
-        )
-
-
-class _NonFinite(Exception):
-    def __init__(self, values: dict[str, float]) -> None:
-        super().__init__(str(values))
-        self.values = values
-
-
-# ---------------------------------------------------------------- entry point
 
 
 def train_generator(
@@ -529,7 +87,7 @@ def train_generator(
     if d.main:
         write_run_info(trainer)
     if trainer.step >= trainer.total:
-        return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, True)
+        return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, True, total_steps=trainer.total)
     trainer.open_writer()
     try:
         finished = trainer.fit(stop_at=stop_at, time_limit=time_limit)
@@ -538,7 +96,7 @@ def train_generator(
             trainer.writer.close()
     if d.world > 1:
         dist.barrier()
-    return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, finished, trainer.history)
+    return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, finished, trainer.history, trainer.total)
 
 
 def write_run_info(trainer: Trainer) -> None:
@@ -547,6 +105,7 @@ def write_run_info(trainer: Trainer) -> None:
         trainer.run_dir / "run.json",
         {
             "format": FORMAT,
+            "generator": GENERATOR_NAME,
             "preset": cfg.name,
             "dataset_fingerprint": trainer.data.fingerprint,
             "dataset_root": str(trainer.data.root),
@@ -567,4 +126,5 @@ def write_run_info(trainer: Trainer) -> None:
     )
 
 
-__all__ = ["TrainResult", "TrainingDiverged", "Trainer", "default_run_dir", "prepare_data", "train_generator"]
+__all__ = ["Dist", "TrainData", "TrainResult", "TrainingDiverged", "Trainer", "default_run_dir", "prepare_data",
+           "train_generator"]

@@ -1,0 +1,239 @@
+"""The fractional-real protocol in ``augreid run``: ``[protocol] fractions = [0.2, ...]``.
+
+For each fraction p the recipe's whole plan (check -> train-gen -> eval-gen ->
+synth -> train-reid, both arms and every seed -> eval) runs on the p % subset
+of the real training images (``augreid.data.subset``, seed
+``protocol.subset_seed``). Every stage of fraction p is given the subset's view
+as its dataset, so the generator is trained, and the synthetic set made, from
+the subset only, and both arms train on the same subset. Stage names get the
+suffix ``-p020`` (for p = 0.2). One report stage then gathers every fraction:
+a table fraction x arm (rank-1 and mAP, mean ± std over seeds) with the
+paired-bootstrap difference and its CI (the eval stage's, ``augreid.evaluation``),
+and one plot of rank-1 and mAP against fraction with the CI bands.
+
+Subset views are built when the plan is made (symbolic links: cheap) under
+``$AUGREID_HOME/subsets/``; they are a function of the data and the recipe,
+rebuilt the same on any machine, and each one's ``subset.json`` is copied into
+the report folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import math
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from augreid.io import atomic_write_json, atomic_write_text
+
+METRICS = (("rank1", "rank-1"), ("mAP", "mAP"))
+
+
+def protocol_problems(protocol: dict[str, Any]) -> list[str]:
+    """Value problems of the ``[protocol]`` section (types are checked by the schema)."""
+    fractions = protocol.get("fractions")
+    if fractions is None:
+        return []
+    bad = [f for f in fractions if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1]
+    if not fractions or bad:
+        return [f"protocol.fractions: expected a non-empty list of numbers in (0, 1], got {fractions!r}"]
+    if len({fraction_label(f) for f in fractions}) != len(fractions):
+        return [f"protocol.fractions: {fractions!r} repeats a fraction (to the percent)"]
+    return []
+
+
+def fraction_label(fraction: float) -> str:
+    return f"p{round(100 * fraction):03d}"
+
+
+def fraction_stages(recipe, build: Callable) -> list:
+    """The plan of a fractions recipe; ``build(recipe)`` makes one full-data plan (``build_stages``)."""
+    from augreid.data.sources import augreid_home, resolve_source
+    from augreid.data.subset import subset_view
+    from augreid.pipeline.recipe import DEMO, Recipe
+    from augreid.pipeline.runner import Stage
+
+    ds, protocol = recipe.section("dataset"), recipe.section("protocol")
+    source = resolve_source(None if ds["root"] == DEMO else ds["root"], ds["train_keypoints"], ds["test_keypoints"])
+    stages, parts = [], []
+    for fraction in sorted(protocol["fractions"]):
+        view = subset_view(source, float(fraction), protocol["subset_seed"], augreid_home() / "subsets")
+        settings = copy.deepcopy(recipe.settings)
+        settings["dataset"].update(root=str(view.root), train_keypoints=_str(view.train_keypoints),
+                                   test_keypoints=_str(view.test_keypoints))
+        settings["protocol"]["fractions"] = None
+        label = fraction_label(fraction)
+        part = [s for s in build(Recipe(recipe.path, settings)) if s.kind != "report"]
+        names = {s.name: f"{s.name}-{label}" for s in part}
+        for s in part:
+            s.name, s.depends = names[s.name], tuple(names[d] for d in s.depends)
+            s.run = functools.partial(_with_plain_input_names, s.run, f"-{label}")
+        stages += part
+        parts.append({"fraction": float(fraction), "label": label, "subset_file": str(view.root / "subset.json"),
+                      "subset_digest": view.subset.digest, "images": len(view.subset.names),
+                      "identities": view.subset.identities, "total_images": view.subset.total_images,
+                      "stages": {kind: names[kind] for kind in ("check", "train-gen", "eval-gen", "synth", "eval")}})
+    depends = tuple(name for p in parts for name in p["stages"].values())
+    stages.append(Stage("report", "report", {"recipe": recipe.settings, "fractions": parts}, run_fractions_report,
+                        depends=depends))
+    return stages
+
+
+def _with_plain_input_names(run: Callable, suffix: str, ctx) -> dict[str, Any]:
+    """Stage bodies look their inputs up by plain names ("train-gen", "synth"): strip the fraction's suffix."""
+    inputs = {name.removesuffix(suffix): result for name, result in ctx.inputs.items()}
+    return run(dataclasses.replace(ctx, inputs=inputs))
+
+
+def _str(path) -> str | None:
+    return None if path is None else str(path)
+
+
+# ---------------------------------------------------------------- results
+
+
+def fraction_rows(parts: list[dict[str, Any]], history: dict) -> list[dict[str, Any]]:
+    """Per fraction: subset size, each arm's mean/std/CI, the differences, generator and synth figures."""
+    rows = []
+    for part in parts:
+        names = part["stages"]
+        comparison = history[names["eval"]].summary["comparison"]
+        arms = {g["name"]: {"seeds": g["num_seeds"], "mean": {k: g["mean"].get(k) for k, _ in METRICS},
+                            "std": {k: g["std"].get(k) for k, _ in METRICS},
+                            "ci": {k: g["ci"].get(k) for k, _ in METRICS}} for g in comparison["groups"]}
+        diffs = {d["metric"]: {k: d[k] for k in ("estimate", "low", "high", "level", "resamples", "seed")}
+                 for d in comparison["differences"] if d["metric"] in dict(METRICS)}
+        synth = history[names["synth"]].summary.get("counts", {}) if names["synth"] in history else {}
+        quality = history[names["eval-gen"]].summary if names["eval-gen"] in history else {}
+        rows.append({**{k: part[k] for k in ("fraction", "label", "images", "identities", "total_images",
+                                              "subset_digest")},
+                     "arms": arms, "difference": diffs,
+                     "synthetic": {k: synth.get(k) for k in ("planned", "kept", "removed_by_filter")},
+                     "generator_quality": quality.get("methods"), "pose_fidelity": quality.get("pose_fidelity")})
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    out = []
+    for row in rows:
+        for arm in ("baseline", "augmented"):
+            a = row["arms"].get(arm)
+            if a is None:
+                continue
+            cells = [f"{_pct(a['mean'][k])} ± {_pct(a['std'][k])}" for k, _ in METRICS]
+            diff = ["", ""]
+            if arm == "augmented":
+                diff = [f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+                        if (d := row["difference"].get(k)) else "-" for k, _ in METRICS]
+            out.append([f"{100 * row['fraction']:.0f} %", row["images"], arm, a["seeds"], *cells, *diff])
+    return out
+
+
+def plot_fractions(rows: list[dict[str, Any]], path: Path) -> Path:
+    """rank-1 and mAP against fraction, both arms, 95 % bootstrap CI of each arm's seed-averaged score as bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, (key, title) in zip(axes, METRICS):
+        for arm, colour in (("baseline", "tab:blue"), ("augmented", "tab:orange")):
+            pts = [(r["fraction"], r["arms"][arm]) for r in rows if arm in r["arms"]]
+            if not pts:
+                continue
+            x = [100 * f for f, _ in pts]
+            ax.plot(x, [100 * a["mean"][key] for _, a in pts], "o-", color=colour, label=arm)
+            cis = [a["ci"][key] for _, a in pts]
+            if all(ci for ci in cis):
+                ax.fill_between(x, [100 * c["low"] for c in cis], [100 * c["high"] for c in cis], color=colour, alpha=0.2)
+        ax.set_xlabel("real training images used (%)")
+        ax.set_ylabel(f"{title} (%)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], plot: Path, history: dict):
+    from augreid.pipeline.document import (
+        Code,
+        Document,
+        Heading,
+        Image,
+        Paragraph,
+        Table,
+    )
+    from augreid.pipeline.report import _recipe_text, software_versions, timings_section
+
+    doc = Document(f"augreid report: {recipe['name']}")
+    if recipe.get("description"):
+        doc.add(Paragraph(recipe["description"]))
+    doc.add(Heading("The answer"), Paragraph(_answer(rows, recipe)))
+    doc.add(Heading("Protocol"), Paragraph(
+        f"Seeded subsets of the real training images (subset seed {recipe['protocol']['subset_seed']}; every identity "
+        "keeps at least one image; fractions of one seed are nested). For each fraction the generator is trained on "
+        "the subset only, the synthetic set is made from it, and both arms train on the same subset. Re-ID seeds: "
+        f"{recipe['seeds']}."))
+    doc.add(Heading("Re-identification by fraction"), Table(
+        ["fraction", "real images", "arm", "seeds", "rank-1", "mAP", "Δ rank-1 [95% CI]", "Δ mAP [95% CI]"],
+        table_rows(rows), caption="Mean ± std over seeds (percent); Δ = augmented − baseline, paired bootstrap over "
+        "query identities"))
+    doc.add(Image(plot, "rank-1 and mAP against the fraction of real training images; bands: 95% bootstrap CI"))
+    doc.add(Heading("Subsets and synthetic sets"), Table(
+        ["fraction", "real images", "identities", "subset digest", "synthetic kept", "planned", "removed by filter"],
+        [[f"{100 * r['fraction']:.0f} %", r["images"], r["identities"], r["subset_digest"], r["synthetic"]["kept"],
+          r["synthetic"]["planned"], _filters(r["synthetic"]["removed_by_filter"])] for r in rows]))
+    timings_section(doc, history)
+    doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
+    doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
+    return doc
+
+
+def _filters(removed: dict[str, int] | None) -> str:
+    return ", ".join(f"{name} {count}" for name, count in (removed or {}).items()) or "-"
+
+
+def _answer(rows: list[dict[str, Any]], recipe: dict[str, Any]) -> str:
+    parts = []
+    for r in rows:
+        d = r["difference"].get("rank1")
+        if d is None:
+            continue
+        verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "not distinguishable"
+        parts.append(f"{100 * r['fraction']:.0f} %: {100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, "
+                     f"{100 * d['high']:+.2f}] ({verdict})")
+    return ("Augmented minus baseline rank-1, points with 95% CI: " + "; ".join(parts) + f". Seeds {recipe['seeds']}."
+            if parts else "No fraction has both arms evaluated.")
+
+
+def run_fractions_report(ctx) -> dict[str, Any]:
+    """Writes fractions.json, fractions.png, report.md/html and the subset files; copies the report to the run folder."""
+    parts = ctx.stage.settings["fractions"]
+    rows = fraction_rows(parts, ctx.history)
+    plot = plot_fractions(rows, ctx.folder / "fractions.png")
+    atomic_write_json(ctx.folder / "fractions.json", {"format": "augreid-fractions-v1", "protocol":
+                      ctx.stage.settings["recipe"]["protocol"], "seeds": ctx.stage.settings["recipe"]["seeds"],
+                      "fractions": rows})
+    for part in parts:
+        shutil.copyfile(part["subset_file"], ctx.folder / f"subset-{part['label']}.json")
+    doc = build_fractions_report(ctx.stage.settings["recipe"], rows, plot, ctx.history)
+    md = atomic_write_text(ctx.folder / "report.md", doc.to_markdown(ctx.folder))
+    html = atomic_write_text(ctx.folder / "report.html", doc.to_html())
+    top = ctx.folder.parent
+    shutil.copyfile(html, top / "report.html")
+    atomic_write_text(top / "report.md", doc.to_markdown(top))
+    return {"markdown": str(md), "html": str(html), "fractions_json": str(ctx.folder / "fractions.json"),
+            "plot": str(plot)}

@@ -1,0 +1,132 @@
+"""Generators as plug-ins: the registry, checkpoint dispatch, and callers that speak only the interface."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from synth_double import NAME, PasteGenerator, write_checkpoint
+
+from augreid.errors import ConfigError
+from generators import base
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_registry_is_lazy_and_names_what_is_known():
+    assert {"pg2", NAME} <= set(base.generator_names())
+    plugin = base.generator_plugin("pg2")
+    assert plugin.name == "pg2" and plugin.default_preset == "cpu-small" and "cpu-small-hd" in plugin.presets()
+    with pytest.raises(ConfigError, match="unknown generator 'nope'.*pg2"):
+        base.generator_plugin("nope")
+    base.register_generator("broken", "generators.does_not_exist:PLUGIN")
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        base.generator_plugin("broken")
+
+
+def test_the_double_and_pg2_satisfy_the_protocol(tmp_path):
+    assert isinstance(PasteGenerator(), base.Generator)
+    assert not isinstance(object(), base.Generator)
+    gen = base.load_generator(write_checkpoint(tmp_path / "step_00000001.json", grey=0.5))
+    assert isinstance(gen, PasteGenerator) and gen.checkpoint_hash == "test-paste-0.5"
+    assert base.load_generator(tmp_path).checkpoint_hash == "test-paste-0.5"  # a run folder: its latest JSON
+
+
+def test_dispatch_on_the_json_name_and_legacy_checkpoints(tmp_path, demo_root):
+    from generators.pg2 import load_preset
+    from generators.pg2.train import train_generator
+
+    cfg = load_preset("cpu-small", {"model.image_size": [32, 16], "model.blocks": 3, "model.hidden": 4,
+                                    "model.d_layers": 2, "data.max_pairs": 4, "train.batch_size": 2,
+                                    "train.stage1_steps": 1, "train.stage2_steps": 1})
+    run = train_generator(cfg, demo_root, out=tmp_path / "pg2", progress=False)
+    meta_path = run.checkpoint.with_suffix(".json")
+    assert json.loads(meta_path.read_text())["generator"] == "pg2"
+    assert base.checkpoint_generator_name(run.run_dir) == "pg2"
+    gen = base.load_generator(run.run_dir)
+    assert gen.output_names == ("G1", "refined") and gen.provenance()["step"] == 2
+    assert base.load_generator(meta_path).checkpoint_path == run.checkpoint  # the JSON names the checkpoint too
+    # A checkpoint written before the key existed is PG2's.
+    meta = json.loads(meta_path.read_text())
+    del meta["generator"]
+    meta_path.write_text(json.dumps(meta))
+    assert base.checkpoint_generator_name(run.checkpoint) == "pg2"
+    assert base.load_generator(run.checkpoint).name == "pg2"
+    # find_latest_checkpoint sees every generator's checkpoints of a dataset.
+    fp = meta["dataset_fingerprint"]
+    assert base.find_latest_checkpoint(fp, tmp_path) == run.checkpoint
+    double = write_checkpoint(tmp_path / "paste" / "step_00000009.json", shape=(32, 16), fingerprint=fp)
+    import os
+
+    os.utime(double, (meta_path.stat().st_mtime + 10,) * 2)
+    assert base.find_latest_checkpoint(fp, tmp_path) == double
+    assert base.find_latest_checkpoint("0" * 16, tmp_path) is None
+    bad = tmp_path / "bad" / "step_00000001.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({"generator": "nope"}))
+    with pytest.raises(ConfigError, match="unknown generator 'nope'"):
+        base.load_generator(bad)
+
+
+def test_synth_runs_a_registered_generator_from_its_checkpoint(tmp_path, demo_root):
+    from augreid.synth import SynthConfig, synthesize
+
+    checkpoint = write_checkpoint(tmp_path / "gen" / "step_00000001.json")
+    config = SynthConfig(num_poses=2, max_ids=2, batch_size=4, num_workers=0, min_quality={})
+    result = synthesize(tmp_path / "out", config, data=demo_root, generator=checkpoint, progress=False, echo=lambda _m: None)
+    generator = result.summary["generator"]
+    assert generator["name"] == NAME and generator["hash"] == "test-paste-0.2"
+    assert generator["outputs"] == ["disks", "paste"] and "has_g2" not in json.dumps(generator)
+    assert result.counts["kept"] == 4
+
+
+def test_eval_gen_scores_every_named_output(tmp_path, demo_root):
+    from augreid.evaluation.generator_eval import evaluate_generator
+
+    report = evaluate_generator(PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=6, batch_size=4,
+                                progress=False, realism=False)
+    assert list(report["methods"]) == ["disks", "paste", "copy condition", "mean training image"]
+    assert report["generator"]["name"] == NAME and "realism" not in report
+    # The paste keeps the condition's pixels inside the pose: closer to the target than flat disks.
+    assert report["methods"]["paste"]["masked_l1"]["mean"] < report["methods"]["disks"]["masked_l1"]["mean"]
+    text = (tmp_path / "ev" / "metrics.md").read_text()
+    assert text.startswith(f"{NAME} quality") and text.count("\n| ") == 5
+
+
+def test_cli_train_gen_names_the_generator(tmp_path, demo_root):
+    from typer.testing import CliRunner
+
+    from augreid.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train-gen", "--generator", "nope", "--data", str(demo_root), "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown generator 'nope'" in bad.output
+    untrainable = runner.invoke(app, ["train-gen", "--generator", NAME, "--data", str(demo_root), "--out", str(tmp_path / "y")])
+    assert untrainable.exit_code == 2 and "cannot be trained" in untrainable.output
+    args = ["train-gen", "--generator", "pg2", "--preset", "cpu-small-hd", "--data", str(demo_root), "--out",
+            str(tmp_path / "hd"), "--quiet", "--set", "model.image_size=[32,16]", "--set", "model.blocks=3",
+            "--set", "model.hidden=4", "--set", "model.d_layers=2", "--set", "data.max_pairs=4",
+            "--set", "train.batch_size=2", "--set", "train.stage1_steps=1", "--set", "train.stage2_steps=1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "finished at step 2/2" in result.output
+    assert base.load_generator(tmp_path / "hd").provenance()["details"]["stage2"] == "multiscale"
+
+
+def test_recipe_names_the_generator(tmp_path):
+    from augreid.pipeline.recipe import validate
+
+    assert validate({"name": "r"}).section("generator")["name"] == "pg2"
+    with pytest.raises(ConfigError, match="generator.name: 'nope'"):
+        validate({"name": "r", "generator": {"name": "nope"}})
+
+
+def test_generate_outputs_agree_with_generate():
+    gen = PasteGenerator(shape=(32, 16))
+    cond = torch.rand(2, 3, 32, 16) * 2 - 1
+    maps = torch.zeros(2, 18, 32, 16)
+    maps[:, 0, 10:14, 6:10] = 1
+    outputs = gen.generate_outputs(cond, maps)
+    assert set(outputs) == set(gen.output_names)
+    assert torch.equal(outputs[gen.output_names[-1]], gen.generate(cond, maps))
