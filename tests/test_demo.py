@@ -220,7 +220,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch) -> N
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(demo, "render_shot", failing)
+    monkeypatch.setattr(demo.writing, "render_shot", failing)  # _build looks it up in demo/writing.py
     with pytest.raises(KeyboardInterrupt):
         demo.make_demo_dataset(tmp_path / "demo", seed=1, **SMALL)
     assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,7 @@ OWN_FILES = ("demo.json", "demo-annotation-train.csv", "demo-annotation-test.csv
 
 def _own_files(info: dict) -> set[str] | None:
     """Relative paths a demo build with ``info`` (its demo.json) writes; ``None`` when unknown."""
-    from augreid.data.demo import DEMO_VERSION, plan_dataset  # demo.py imports this module
+    from augreid.data.demo import DEMO_VERSION, plan_dataset  # demo/writing.py imports this module
 
     try:
         if info.get("version") != DEMO_VERSION:
