@@ -86,7 +86,7 @@ def test_every_stage_runs_and_the_report_has_the_answer(tiny_run):
     assert set(stages) == expected
     report = (run_dir / "report.md").read_text()
     assert "**Answer:** augmented minus baseline rank-1" in report
-    for section in ("## Dataset", "## Generator (PG2)", "## Synthetic set", "## Re-identification",
+    for section in ("## Dataset", "## Generator (pg2)", "## Synthetic set", "## Re-identification",
                     "## Timings", "## Software"):
         assert section in report
     # The numbers in the report are the evaluation stage's numbers.
