@@ -62,9 +62,8 @@ def unreadable_images(paths: list[str]) -> list[str]:
 
 
 def _image_dataset_base():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Cython evaluation")
-        from torchreid.reid.data.datasets.dataset import ImageDataset
+    from torchreid.reid.data.datasets.dataset import ImageDataset  # lazy: keeps this module's import cheap
+
     return ImageDataset
 
 

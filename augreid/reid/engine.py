@@ -21,20 +21,18 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
+from torchreid.reid import metrics
+from torchreid.reid.data.datamanager import DataManager
+from torchreid.reid.engine import ImageSoftmaxEngine, ImageTripletEngine
 
 from augreid.data.market import MarketDataset
 from augreid.reid.config import ReidConfig
 from augreid.reid.datasets import REAL, REGISTERED_NAMES, SYNTHETIC, SyntheticSet, build_union
 from augreid.reid.losses import SyntheticAwareTripletLoss, SyntheticLabelCrossEntropy
-from augreid.reid.models import build_torchreid_model, import_torchreid_models
+from augreid.reid.models import build_torchreid_model
 from augreid.reid.sampler import MixedBatchSampler, RankBatches, synthetic_per_batch
 
 __all__ = ["ReidDataManager", "SyntheticSoftmaxEngine", "SyntheticTripletEngine", "build_torchreid_model"]
-
-import_torchreid_models()  # silences torchreid's "Cython evaluation unavailable" warning once
-from torchreid.reid import metrics  # noqa: E402
-from torchreid.reid.data.datamanager import DataManager  # noqa: E402
-from torchreid.reid.engine import ImageSoftmaxEngine, ImageTripletEngine  # noqa: E402
 
 DATASET_NAME = REGISTERED_NAMES[0]
 

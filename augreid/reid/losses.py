@@ -21,11 +21,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from augreid.reid.config import LABEL_SCHEMES
-from augreid.reid.models import import_torchreid_models
+from torchreid.reid.losses import CrossEntropyLoss, TripletLoss
 
-import_torchreid_models()  # torchreid's package import warns about Cython unless models came first
-from torchreid.reid.losses import CrossEntropyLoss, TripletLoss  # noqa: E402
+from augreid.reid.config import LABEL_SCHEMES
 
 
 def synthetic_epsilon(label_scheme: str, label_smoothing: float, real_label_smoothing: float) -> float:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
-
+import torchreid.reid.models as torchreid_models
 from torch import nn
 
 from augreid.errors import ConfigError
 
-with warnings.catch_warnings():
-    # torchreid warns on every import that its Cython evaluator is missing; augreid has its own evaluator.
-    warnings.filterwarnings("ignore", message="Cython evaluation")
-    import torchreid.reid.models as torchreid_models
+# torchreid's "Cython evaluation unavailable" import warning is silenced once, in augreid/reid/__init__.py.
 
 
 def import_torchreid_models():
+    """torchreid's model zoo module (for callers that need its factory)."""
     return torchreid_models
 
 
