@@ -28,9 +28,8 @@ def fill_reid_section(given: dict[str, Any], problems: list[str]) -> dict[str, A
     for key in given:
         if key not in filled:
             hint = " (set per stage by the runner)" if key in RUNNER_KEYS else ""
-            problems.append(f"reid.{key}: unknown key{hint} (known: {', '.join(sorted(filled))})")
-    if "loss" in given:
-        problems[-1] += "; `loss` became `method` (softmax, triplet or bot)"
+            renamed = "; `loss` became `method` (softmax, triplet or bot)" if key == "loss" else ""
+            problems.append(f"reid.{key}: unknown key{hint} (known: {', '.join(sorted(filled))}){renamed}")
     overrides = {k: v for k, v in filled.items() if k != "pretrained" or v in PRETRAINED_NAMES or v is None}
     found = _problems(overrides)
     # Range checks run only on well-typed values: check again with the mistyped keys at their defaults,
