@@ -174,11 +174,13 @@ def load_generator(path: str | Path, device: str = "cpu") -> Generator:
     return generator_plugin(name).load(Path(path).expanduser(), str(device))
 
 
-def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs") -> Path | None:
+def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs",
+                           accept: Callable[[dict[str, Any]], bool] | None = None) -> Path | None:
     """The newest checkpoint (by file time, then step) of any generator trained on that dataset.
 
     Returns the path the generator's loader takes: the weights file named by the
     JSON's ``weights`` key, else the ``.safetensors`` beside it, else the JSON.
+    ``accept(meta)`` narrows the search (e.g. to one generator's checkpoint format).
     """
     root = Path(search_root).expanduser()
     if not root.is_dir():
@@ -190,6 +192,8 @@ def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "
         except (OSError, json.JSONDecodeError):
             continue
         if not isinstance(meta, dict) or meta.get("dataset_fingerprint") != dataset_fingerprint:
+            continue
+        if accept is not None and not accept(meta):
             continue
         target = _checkpoint_target(meta_path, meta)
         if target is None:

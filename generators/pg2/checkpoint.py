@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,12 @@ from safetensors.torch import load_file, save
 
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_bytes, atomic_write_json, clean_stale_temporaries, sha256_file
+from generators import base
 from generators.pg2.config import PG2Config, PoseConfig
 from generators.pg2.data import render_pose_mask, render_pose_maps, scale_pose
 from generators.pg2.model import G1, G2
 
 FORMAT = "augreid-pg2/1"
-_STEP_RE = re.compile(r"^step_(\d+)\.json$")
 
 
 def checkpoint_stem(folder: Path, step: int) -> Path:
@@ -41,13 +40,8 @@ def checkpoint_stem(folder: Path, step: int) -> Path:
 
 def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints (JSON + safetensors) under ``folder``, sorted by step."""
-    folder = Path(folder)
-    found = []
-    for meta in folder.rglob("step_*.json"):
-        match = _STEP_RE.match(meta.name)
-        if match and meta.with_suffix(".safetensors").is_file():
-            found.append((int(match.group(1)), meta.with_suffix(".safetensors")))
-    return sorted(found)
+    return [(step, meta.with_suffix(".safetensors")) for step, meta in base.list_checkpoint_files(folder)
+            if meta.with_suffix(".safetensors").is_file()]
 
 
 def save_checkpoint(
@@ -330,19 +324,6 @@ def _silent(message: str) -> None:
 
 
 def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs") -> Path | None:
-    """The newest checkpoint (by file time, then step) written by train-gen for that dataset."""
-    root = Path(search_root).expanduser()
-    if not root.is_dir():
-        return None
-    best: tuple[float, int, Path] | None = None
-    for step, weights in list_checkpoints(root):
-        try:
-            meta = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if meta.get("format") != FORMAT or meta.get("dataset_fingerprint") != dataset_fingerprint:
-            continue
-        key = (weights.stat().st_mtime, step, weights)
-        if best is None or key[:2] > best[:2]:
-            best = key
-    return None if best is None else best[2]
+    """The newest PG2 checkpoint (by file time, then step) written by train-gen for that dataset."""
+    return base.find_latest_checkpoint(dataset_fingerprint, search_root,
+                                       accept=lambda meta: meta.get("format") == FORMAT)
