@@ -52,6 +52,6 @@ def is_environment_error(err: BaseException) -> bool:
 def output_error(err: OSError, path: object | None = None, action: str = "cannot write") -> OutputError:
     """A one-line ``OutputError`` for an ``OSError``, naming the path and the reason."""
     where = path if path is not None else (err.filename or "a file")
-    reason = _ENVIRONMENT_ERRNOS.get(err.errno) or err.strerror or str(err)
+    reason = (_ENVIRONMENT_ERRNOS.get(err.errno) if err.errno is not None else None) or err.strerror or str(err)
     detail = f" [{err.strerror}]" if err.strerror and err.strerror.lower() != reason else ""
     return OutputError(f"{action} {where}: {reason}{detail}")

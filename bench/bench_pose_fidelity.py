@@ -28,12 +28,7 @@ from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.base import EstimatorSpec
 from augreid.pose_estimation.pckh import LABEL, pose_fidelity
 from generators.pg2.checkpoint import list_checkpoints, load_generator
-from generators.pg2.quality import (
-    generate_batch,
-    held_out_pairs,
-    load_pair,
-    score_image,
-)
+from generators.pg2.quality import generate_batch, held_out_pairs, load_pair, score_image
 
 
 def checkpoints(paths: list[str], every: bool) -> list[Path]:
@@ -51,43 +46,73 @@ def score_checkpoint(path: Path, pairs, records, poses, estimator, batch_size: i
     size = gen.image_size
     items, outputs = [], []
     for start in range(0, len(pairs), batch_size):
-        batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start:start + batch_size]]
+        batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start : start + batch_size]]
         items += batch
         outputs += generate_batch(gen, batch)
     targets = np.stack([it.target_pose for it in items])
-    row: dict = {"checkpoint": path.name, "step": gen.config.get("step"), "preset": gen.config.get("preset"), "methods": {}}
+    row: dict = {
+        "checkpoint": path.name,
+        "step": gen.config.get("step"),
+        "preset": gen.config.get("preset"),
+        "methods": {},
+    }
     for method in gen.output_names:
         images = [o[method] for o in outputs]
         fid = pose_fidelity(images, targets, estimator=estimator)["generated"]
-        mssim = [score_image(it.target_image, im, gen.render_mask(it.target_pose))["mask_ssim"] for it, im in zip(items, images)]
-        row["methods"][method] = {"pckh": fid["pckh"], "detection_rate": fid["detection_rate"],
-                                  "mask_ssim": round(float(np.mean(mssim)), 4)}
+        mssim = [
+            score_image(it.target_image, im, gen.render_mask(it.target_pose))["mask_ssim"]
+            for it, im in zip(items, images)
+        ]
+        row["methods"][method] = {
+            "pckh": fid["pckh"],
+            "detection_rate": fid["detection_rate"],
+            "mask_ssim": round(float(np.mean(mssim)), 4),
+        }
     return row, items, gen
 
 
 def baselines(items, gen, estimator, from_estimator: bool) -> dict:
     targets = np.stack([it.target_pose for it in items])
-    fid = pose_fidelity([it.condition_image for it in items], targets,
-                        real_target_images=[it.target_image for it in items], estimator=estimator,
-                        keypoints_from_estimator=from_estimator)
-    copy_ssim = [score_image(it.target_image, it.condition_image, gen.render_mask(it.target_pose))["mask_ssim"] for it in items]
-    return {"copy_condition": {**fid["generated"], "mask_ssim": round(float(np.mean(copy_ssim)), 4)},
-            "real_target": fid["real_target"]}
+    fid = pose_fidelity(
+        [it.condition_image for it in items],
+        targets,
+        real_target_images=[it.target_image for it in items],
+        estimator=estimator,
+        keypoints_from_estimator=from_estimator,
+    )
+    copy_ssim = [
+        score_image(it.target_image, it.condition_image, gen.render_mask(it.target_pose))["mask_ssim"] for it in items
+    ]
+    return {
+        "copy_condition": {**fid["generated"], "mask_ssim": round(float(np.mean(copy_ssim)), 4)},
+        "real_target": fid["real_target"],
+    }
 
 
 def markdown(report: dict) -> str:
     b = report["baselines"]
-    lines = [f"# {LABEL} and mask-SSIM of PG2 on held-out pairs", "",
-             f"Data: {report['dataset']}, {report['pairs']} held-out pairs (test identities). {report['head_size']}.", "",
-             "| images | step | PCKh (MediaPipe) | person detected | mask-SSIM |", "|---|---|---|---|---|",
-             (f"| real target images ({b['real_target']['note']}) | - | {b['real_target']['pckh']:.3f} | "
-              f"{100 * b['real_target']['detection_rate']:.0f} % | 1.000 |"),
-             (f"| copy of the condition image | - | {b['copy_condition']['pckh']:.3f} | "
-              f"{100 * b['copy_condition']['detection_rate']:.0f} % | {b['copy_condition']['mask_ssim']:.3f} |")]
+    lines = [
+        f"# {LABEL} and mask-SSIM of PG2 on held-out pairs",
+        "",
+        f"Data: {report['dataset']}, {report['pairs']} held-out pairs (test identities). {report['head_size']}.",
+        "",
+        "| images | step | PCKh (MediaPipe) | person detected | mask-SSIM |",
+        "|---|---|---|---|---|",
+        (
+            f"| real target images ({b['real_target']['note']}) | - | {b['real_target']['pckh']:.3f} | "
+            f"{100 * b['real_target']['detection_rate']:.0f} % | 1.000 |"
+        ),
+        (
+            f"| copy of the condition image | - | {b['copy_condition']['pckh']:.3f} | "
+            f"{100 * b['copy_condition']['detection_rate']:.0f} % | {b['copy_condition']['mask_ssim']:.3f} |"
+        ),
+    ]
     for row in report["checkpoints"]:
         for method, m in row["methods"].items():
-            lines.append(f"| {method} ({row['preset']}) | {row['step']} | {m['pckh']:.3f} | "
-                         f"{100 * m['detection_rate']:.0f} % | {m['mask_ssim']:.3f} |")
+            lines.append(
+                f"| {method} ({row['preset']}) | {row['step']} | {m['pckh']:.3f} | "
+                f"{100 * m['detection_rate']:.0f} % | {m['mask_ssim']:.3f} |"
+            )
     return "\n".join(lines + ["", report.get("notes", ""), ""])
 
 
@@ -99,8 +124,11 @@ def main() -> None:
     ap.add_argument("--every", action="store_true")
     ap.add_argument("--out", default=None, help="write OUT.json and OUT.md")
     ap.add_argument("--notes", default="")
-    ap.add_argument("--keypoints-from-estimator", action="store_true",
-                    help="the test keypoints were made by MediaPipe (cuhk03-market): real images score ~1 by construction")
+    ap.add_argument(
+        "--keypoints-from-estimator",
+        action="store_true",
+        help="the test keypoints were made by MediaPipe (cuhk03-market): real images score ~1 by construction",
+    )
     ap.add_argument("--label", default=None, help="name shown for the checkpoints (default: their preset)")
     args = ap.parse_args()
     started = time.perf_counter()
@@ -114,9 +142,16 @@ def main() -> None:
             base = base or baselines(items, gen, estimator, args.keypoints_from_estimator)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    report = {"label": LABEL, "dataset": "demo" if args.data is None else Path(args.data).name, "pairs": len(pairs),
-              "head_size": base["real_target"]["head_size"], "baselines": base, "checkpoints": rows,
-              "seconds": round(time.perf_counter() - started, 1), "notes": args.notes}
+    report = {
+        "label": LABEL,
+        "dataset": "demo" if args.data is None else Path(args.data).name,
+        "pairs": len(pairs),
+        "head_size": base["real_target"]["head_size"],
+        "baselines": base,
+        "checkpoints": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+        "notes": args.notes,
+    }
     print(markdown(report))
     if args.out:
         atomic_write_json(Path(args.out + ".json"), report)

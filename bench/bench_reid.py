@@ -60,14 +60,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def arm_settings(args: argparse.Namespace, augmented: bool) -> dict:
     settings = {
-        "data": str(args.data), "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size,
-        "height": args.height, "width": args.width,
-        "lr": args.lr, "max_iters_per_epoch": args.max_iters_per_epoch, "threads": args.threads,
-        "workers": args.workers, "evaluate": True,
+        "data": str(args.data),
+        "model": args.model,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "height": args.height,
+        "width": args.width,
+        "lr": args.lr,
+        "max_iters_per_epoch": args.max_iters_per_epoch,
+        "threads": args.threads,
+        "workers": args.workers,
+        "evaluate": True,
     }
     if augmented:
-        settings.update({"synthetic": str(args.synthetic), "synthetic_ratio": args.synthetic_ratio,
-                         "max_synthetic_per_id": args.max_synthetic_per_id, "label_scheme": args.label_scheme})
+        settings.update(
+            {
+                "synthetic": str(args.synthetic),
+                "synthetic_ratio": args.synthetic_ratio,
+                "max_synthetic_per_id": args.max_synthetic_per_id,
+                "label_scheme": args.label_scheme,
+            }
+        )
     return settings
 
 
@@ -79,16 +92,26 @@ def run_arm(name: str, settings: dict, seeds: list[int], runs_dir: Path) -> list
         result = train_reid(config, runs_dir / f"{name}-s{seed}", resume=True, progress=False)
         metrics = result.metrics or {}
         row = {
-            "arm": name, "seed": seed, "run_dir": str(result.run_dir),
-            "rank1": metrics.get("rank1"), "rank5": metrics.get("rank5"), "rank10": metrics.get("rank10"),
-            "mAP": metrics.get("mAP"), "augreid_eval": metrics.get("augreid_eval"),
-            "epoch_seconds": result.epoch_seconds, "resumed_from_epoch": result.resumed_from,
+            "arm": name,
+            "seed": seed,
+            "run_dir": str(result.run_dir),
+            "rank1": metrics.get("rank1"),
+            "rank5": metrics.get("rank5"),
+            "rank10": metrics.get("rank10"),
+            "mAP": metrics.get("mAP"),
+            "augreid_eval": metrics.get("augreid_eval"),
+            "epoch_seconds": result.epoch_seconds,
+            "resumed_from_epoch": result.resumed_from,
             "wall_seconds": round(time.perf_counter() - began, 1),
-            "train_images": result.info.get("train_images"), "synthetic": result.info.get("synthetic"),
-            "dataset_fingerprint": result.info["dataset_fingerprint"], "config": config.to_dict(),
+            "train_images": result.info.get("train_images"),
+            "synthetic": result.info.get("synthetic"),
+            "dataset_fingerprint": result.info["dataset_fingerprint"],
+            "config": config.to_dict(),
         }
-        print(f"{name} seed {seed}: rank-1 {row['rank1']:.4f} mAP {row['mAP']:.4f} "
-              f"epochs {result.epoch_seconds}", flush=True)
+        print(
+            f"{name} seed {seed}: rank-1 {row['rank1']:.4f} mAP {row['mAP']:.4f} epochs {result.epoch_seconds}",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -151,31 +174,47 @@ def markdown(args: argparse.Namespace, arms: dict[str, list[dict]], environment:
     for name, rows in arms.items():
         s = summary(rows)
         cells = [f"{100 * s[k][0]:.1f} ± {100 * s[k][1]:.1f}" for k in ("rank1", "rank5", "mAP")]
-        lines.append(f"| {name} | {' | '.join(cells)} | {s['seconds_per_epoch'][0]:.0f} ± "
-                     f"{s['seconds_per_epoch'][1]:.0f} | {len(rows)} |")
+        lines.append(
+            f"| {name} | {' | '.join(cells)} | {s['seconds_per_epoch'][0]:.0f} ± "
+            f"{s['seconds_per_epoch'][1]:.0f} | {len(rows)} |"
+        )
     if "augmented" not in arms:
         lines.append("| augmented | pending | pending | pending | – | 0 |")
-        lines += ["", "The augmented arm is **pending**: it needs a PG2-synthesised folder "
-                  "(`python bench/bench_reid.py --synthetic PATH ...`), which did not exist when this was run."]
+        lines += [
+            "",
+            "The augmented arm is **pending**: it needs a PG2-synthesised folder "
+            "(`python bench/bench_reid.py --synthetic PATH ...`), which did not exist when this was run.",
+        ]
     lines += ["", "Per run:", "", "| arm | seed | rank-1 | mAP | seconds per epoch |", "|---|---|---|---|---|"]
     for rows in arms.values():
         for r in rows:
-            lines.append(f"| {r['arm']} | {r['seed']} | {100 * r['rank1']:.1f} | {100 * r['mAP']:.1f} | "
-                         f"{', '.join(f'{x:.0f}' for x in r['epoch_seconds'])} |")
+            lines.append(
+                f"| {r['arm']} | {r['seed']} | {100 * r['rank1']:.1f} | {100 * r['mAP']:.1f} | "
+                f"{', '.join(f'{x:.0f}' for x in r['epoch_seconds'])} |"
+            )
     gap = evaluator_gap([r for rows in arms.values() for r in rows])
-    lines += ["", f"A random ranking scores rank-1 {100 * environment['chance_rank1']:.2f}% on this query/gallery. "
-              "The model is trained from random weights at a small input size for few epochs, to fit a shared "
-              "2-core CPU; the numbers are a baseline for comparing arms under the same budget, not the "
-              "accuracy the model reaches with ImageNet weights and a full schedule."]
+    lines += [
+        "",
+        f"A random ranking scores rank-1 {100 * environment['chance_rank1']:.2f}% on this query/gallery. "
+        "The model is trained from random weights at a small input size for few epochs, to fit a shared "
+        "2-core CPU; the numbers are a baseline for comparing arms under the same budget, not the "
+        "accuracy the model reaches with ImageNet weights and a full schedule.",
+    ]
     if gap is not None:
-        lines += ["", f"`augreid.evaluation.evaluate_rank` on the same distances differs from torchreid's by at "
-                  f"most {gap:.1e} (rank-1/mAP)."]
+        lines += [
+            "",
+            f"`augreid.evaluation.evaluate_rank` on the same distances differs from torchreid's by at "
+            f"most {gap:.1e} (rank-1/mAP).",
+        ]
     runs = [r for rows in arms.values() for r in rows]
     resumed = sum(r["resumed_from_epoch"] > 0 for r in runs)
-    lines += ["", f"Machine: {environment['machine']}, {environment['cpus']} CPUs, load average "
-              f"{environment['load_average_start']} when this report was started. Epoch times are read from each "
-              f"run's run.json, measured while it trained ({resumed} of {len(runs)} runs were trained by an earlier "
-              "invocation and only re-scored here); the CPU was shared with other jobs, so they are upper bounds."]
+    lines += [
+        "",
+        f"Machine: {environment['machine']}, {environment['cpus']} CPUs, load average "
+        f"{environment['load_average_start']} when this report was started. Epoch times are read from each "
+        f"run's run.json, measured while it trained ({resumed} of {len(runs)} runs were trained by an earlier "
+        "invocation and only re-scored here); the CPU was shared with other jobs, so they are upper bounds.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -189,9 +228,14 @@ def main(argv=None) -> int:
     import torchreid
 
     environment = {
-        "machine": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-        "torch": torch.__version__, "torchreid": torchreid.__version__, "threads": args.threads,
-        "workers": args.workers, "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torchreid": torchreid.__version__,
+        "threads": args.threads,
+        "workers": args.workers,
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "chance_rank1": chance_rank1(args.data),
     }
     arms = {"baseline": run_arm("baseline", arm_settings(args, False), args.seeds, args.runs_dir)}
@@ -199,7 +243,9 @@ def main(argv=None) -> int:
         arms["augmented"] = run_arm("augmented", arm_settings(args, True), args.seeds, args.runs_dir)
     results_dir = REPO / "bench" / "results"
     report = {
-        "tag": args.tag, "environment": environment, "arguments": {k: str(v) for k, v in vars(args).items()},
+        "tag": args.tag,
+        "environment": environment,
+        "arguments": {k: str(v) for k, v in vars(args).items()},
         "summary": {name: summary(rows) for name, rows in arms.items()},
         "augmented": "run" if "augmented" in arms else "pending: no synthetic folder given",
         "runs": [row for rows in arms.values() for row in rows],

@@ -35,8 +35,16 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "cuhk03-market"
 RESULTS = REPO / "bench" / "results"
 # A CPU-sized BoT schedule: BoT's 120 epochs (warmup 10, steps at 40 and 70) compressed.
 BOT_CPU = {"method": "bot", "pretrained": "imagenet", "warmup_epochs": 4, "stepsize": [14, 18], "epochs": 20}
-SOFTMAX = {"method": "softmax", "transforms": ["random_flip"], "real_label_smoothing": 0.0, "lr": 0.0003,
-           "batch_size": 32, "lr_scheduler": "single_step", "stepsize": [20], "epochs": 6}
+SOFTMAX = {
+    "method": "softmax",
+    "transforms": ["random_flip"],
+    "real_label_smoothing": 0.0,
+    "lr": 0.0003,
+    "batch_size": 32,
+    "lr_scheduler": "single_step",
+    "stepsize": [20],
+    "epochs": 6,
+}
 # Throughput: the same model, input and batch size through torchreid's softmax engine and bot's loop.
 PROBES: dict[str, dict] = {
     "softmax": {**SOFTMAX, "pretrained": "imagenet", "batch_size": 64},
@@ -61,8 +69,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="override every configuration's epochs")
     parser.add_argument("--runs-dir", type=Path, default=Path(tempfile.gettempdir()) / "augreid-bench-baselines")
     parser.add_argument("--tag", default="reid_baselines")
-    parser.add_argument("--throughput", action="store_true",
-                        help="instead: time softmax vs bot epochs of --probe-iters batches, interleaved --rounds times")
+    parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="instead: time softmax vs bot epochs of --probe-iters batches, interleaved --rounds times",
+    )
     parser.add_argument("--probe-iters", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
     return parser.parse_args(argv)
@@ -72,35 +83,52 @@ def row_of(name: str, result, config, args) -> dict:
     metrics = result.metrics or {}
     seconds = result.epoch_seconds
     return {
-        "config": name, "model": config.model, "init": "imagenet" if result.info.get("pretrained") else "random",
-        "method": config.method, "height": config.height, "width": config.width, "epochs": config.epochs,
-        "seed": config.seed, "rank1": round(100 * metrics.get("rank1", float("nan")), 2),
+        "config": name,
+        "model": config.model,
+        "init": "imagenet" if result.info.get("pretrained") else "random",
+        "method": config.method,
+        "height": config.height,
+        "width": config.width,
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "rank1": round(100 * metrics.get("rank1", float("nan")), 2),
         "mAP": round(100 * metrics.get("mAP", float("nan")), 2),
         "seconds_per_epoch": round(sum(seconds) / len(seconds), 1) if seconds else None,
-        "iterations_per_epoch": config.max_iters_per_epoch, "last_stride": config.last_stride,
-        "batch_size": config.batch_size, "lr": config.lr, "warmup_epochs": config.warmup_epochs,
-        "stepsize": list(config.stepsize), "threads": args.threads, "workers": args.workers,
+        "iterations_per_epoch": config.max_iters_per_epoch,
+        "last_stride": config.last_stride,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "warmup_epochs": config.warmup_epochs,
+        "stepsize": list(config.stepsize),
+        "threads": args.threads,
+        "workers": args.workers,
         "dataset": "../shared/data/cuhk03-market" if args.data.resolve() == DEFAULT_DATA.resolve() else args.data.name,
-        "pretrained": result.info.get("pretrained"), "train_images": result.info.get("train_images"),
+        "pretrained": result.info.get("pretrained"),
+        "train_images": result.info.get("train_images"),
     }
 
 
 def write_markdown(rows: list[dict], path: Path) -> None:
     lines = [
-        "# Re-ID baselines on cuhk03-market (CPU)", "",
+        "# Re-ID baselines on cuhk03-market (CPU)",
+        "",
         "Written by `bench/bench_reid_baselines.py`; rows in `reid_baselines.json`. Single query, Market-1501 "
         "protocol (same-camera gallery images of the query identity ignored), augreid's evaluator, euclidean "
         "distance, no re-ranking, no flip. Chance rank-1 is about 1/400 identities; CUHK03 split of this "
-        "project (443 train / 400 test ids), not comparable with published CUHK03 numbers.", "",
+        "project (443 train / 400 test ids), not comparable with published CUHK03 numbers.",
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared with other work while it ran "
-        "(seconds per epoch are wall time under that load).", "",
+        "(seconds per epoch are wall time under that load).",
+        "",
         "| config | model | init | method | input | epochs | iters/epoch | seed | rank-1 % | mAP % | s/epoch |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         iters = r["iterations_per_epoch"] or "all"
-        lines.append(f"| {r['config']} | {r['model']} | {r['init']} | {r['method']} | {r['height']}x{r['width']} | "
-                     f"{r['epochs']} | {iters} | {r['seed']} | {r['rank1']} | {r['mAP']} | {r['seconds_per_epoch']} |")
+        lines.append(
+            f"| {r['config']} | {r['model']} | {r['init']} | {r['method']} | {r['height']}x{r['width']} | "
+            f"{r['epochs']} | {iters} | {r['seed']} | {r['rank1']} | {r['mAP']} | {r['seconds_per_epoch']} |"
+        )
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -109,21 +137,41 @@ def throughput(args) -> None:
     seconds: dict[str, list[float]] = {name: [] for name in PROBES}
     for round_ in range(args.rounds):
         for name, settings in PROBES.items():
-            config = resolve_config(overrides={**settings, "data": str(args.data), "epochs": 1, "threads": args.threads,
-                                               "workers": args.workers, "max_iters_per_epoch": args.probe_iters,
-                                               "evaluate": False})
+            config = resolve_config(
+                overrides={
+                    **settings,
+                    "data": str(args.data),
+                    "epochs": 1,
+                    "threads": args.threads,
+                    "workers": args.workers,
+                    "max_iters_per_epoch": args.probe_iters,
+                    "evaluate": False,
+                }
+            )
             result = train_reid(config, args.runs_dir / f"probe-{name}-r{round_}", overwrite=True, progress=False)
             seconds[name].append(result.epoch_seconds[0] / args.probe_iters)
     per_batch = {name: sorted(values)[len(values) // 2] for name, values in seconds.items()}
-    report = {"batch_size": 64, "input": "128x64", "model": "mobilenetv2_x1_0", "threads": args.threads,
-              "iterations_per_round": args.probe_iters, "rounds": args.rounds, "seconds_per_batch": seconds,
-              "median_seconds_per_batch": per_batch,
-              "ratio_to_softmax": {n: round(v / per_batch["softmax"], 3) for n, v in per_batch.items()}}
+    report = {
+        "batch_size": 64,
+        "input": "128x64",
+        "model": "mobilenetv2_x1_0",
+        "threads": args.threads,
+        "iterations_per_round": args.probe_iters,
+        "rounds": args.rounds,
+        "seconds_per_batch": seconds,
+        "median_seconds_per_batch": per_batch,
+        "ratio_to_softmax": {n: round(v / per_batch["softmax"], 3) for n, v in per_batch.items()},
+    }
     atomic_write_json(RESULTS / "reid_throughput.json", report)
-    lines = ["# bot vs torchreid's softmax engine: seconds per batch (same run, interleaved)", "",
-             f"mobilenetv2_x1_0, 128x64, batch 64, {args.threads} thread(s), {args.rounds} rounds of "
-             f"{args.probe_iters} batches each, median over rounds; machine shared with other work.", "",
-             "| engine | s/batch | x softmax |", "|---|---|---|"]
+    lines = [
+        "# bot vs torchreid's softmax engine: seconds per batch (same run, interleaved)",
+        "",
+        f"mobilenetv2_x1_0, 128x64, batch 64, {args.threads} thread(s), {args.rounds} rounds of "
+        f"{args.probe_iters} batches each, median over rounds; machine shared with other work.",
+        "",
+        "| engine | s/batch | x softmax |",
+        "|---|---|---|",
+    ]
     lines += [f"| {n} | {v:.3f} | {report['ratio_to_softmax'][n]:.2f} |" for n, v in per_batch.items()]
     atomic_write_text(RESULTS / "reid_throughput.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -142,8 +190,13 @@ def main(argv=None) -> int:
     for name in args.only:
         if any(r["config"] == name and r["seed"] == args.seed for r in rows):
             continue
-        settings = {**CONFIGS[name], "data": str(args.data), "seed": args.seed, "threads": args.threads,
-                    "workers": args.workers}
+        settings = {
+            **CONFIGS[name],
+            "data": str(args.data),
+            "seed": args.seed,
+            "threads": args.threads,
+            "workers": args.workers,
+        }
         if args.epochs is not None and not name.startswith("probe"):
             settings["epochs"] = args.epochs
         config = resolve_config(overrides=settings)
@@ -151,8 +204,10 @@ def main(argv=None) -> int:
         rows.append(row_of(name, result, config, args))
         atomic_write_json(json_path, rows)
         write_markdown(rows, md_path)
-        print(f"{name}: rank-1 {rows[-1]['rank1']} mAP {rows[-1]['mAP']} ({rows[-1]['seconds_per_epoch']} s/epoch)",
-              flush=True)
+        print(
+            f"{name}: rank-1 {rows[-1]['rank1']} mAP {rows[-1]['mAP']} ({rows[-1]['seconds_per_epoch']} s/epoch)",
+            flush=True,
+        )
     return 0
 
 

@@ -40,8 +40,13 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def overrides(args, stage2: int) -> dict[str, Any]:
-    return {"train.stage1_steps": args.stage1_steps, "train.stage2_steps": stage2, "log.image_every": 10**9,
-            "log.checkpoint_every": 10**9, "log.log_every": 25}
+    return {
+        "train.stage1_steps": args.stage1_steps,
+        "train.stage2_steps": stage2,
+        "log.image_every": 10**9,
+        "log.checkpoint_every": 10**9,
+        "log.log_every": 25,
+    }
 
 
 def measure(args) -> dict[str, float]:
@@ -68,6 +73,7 @@ def measure(args) -> dict[str, float]:
 
 def pckh_hook(source, size):
     """PCKh (MediaPipe) of every method's images against the pairs' target poses, or the reason it cannot run."""
+
     def more(images: dict[str, np.ndarray], report: dict[str, Any]):
         try:
             from augreid.pose_estimation import pckh
@@ -81,8 +87,12 @@ def pckh_hook(source, size):
 
         poses = source.test_poses()
         records = {**source.load().by_name("query"), **source.load().by_name("bounding_box_test")}
-        targets = np.stack([scale_pose(poses[row["target"]], image_size(records[row["target"]].path), size)
-                            for row in report["per_pair"]])
+        targets = np.stack(
+            [
+                scale_pose(poses[row["target"]], image_size(records[row["target"]].path), size)
+                for row in report["per_pair"]
+            ]
+        )
         estimator = pckh.default_estimator()
         try:
             section = {m: pckh.pckh_of_images(list(batch), targets, estimator).summary() for m, batch in images.items()}
@@ -90,6 +100,7 @@ def pckh_hook(source, size):
             estimator.close()
         lines = [f"{pckh.LABEL}: " + ", ".join(f"{m} {v['pckh']}" for m, v in section.items())]
         return {"pckh": {"label": pckh.LABEL, "methods": section}}, lines
+
     return more
 
 
@@ -102,19 +113,24 @@ def train_variants(args, name: str, root: Path | None, work: Path) -> dict[str, 
     tick = time.perf_counter()
     g1 = train_generator(g1_cfg, root, out=work / "g1", data=data, progress=False)
     # None: the run was already finished (a re-evaluation); main() keeps the seconds measured when it trained.
-    runs: dict[str, Any] = {"g1_seconds": round(time.perf_counter() - tick, 1) if g1.history else None,
-                            "pairs": int(len(data.pairs))}
+    runs: dict[str, Any] = {
+        "g1_seconds": round(time.perf_counter() - tick, 1) if g1.history else None,
+        "pairs": int(len(data.pairs)),
+    }
     for variant, preset in VARIANTS.items():
         folder = work / variant
         if not folder.exists():
             shutil.copytree(g1.run_dir, folder)
         tick = time.perf_counter()
-        result = train_generator(load_preset(preset, overrides(args, args.stage2_steps)), root, out=folder, data=data,
-                                 progress=False)
+        result = train_generator(
+            load_preset(preset, overrides(args, args.stage2_steps)), root, out=folder, data=data, progress=False
+        )
         last = [h for h in result.history if "stage2/d_loss" in h][-1:] or [{}]  # empty on a re-evaluation
-        runs[variant] = {"checkpoint": result.checkpoint,
-                         "stage2_seconds": round(time.perf_counter() - tick, 1) if result.history else None,
-                         "last_losses": {k: round(v, 4) for k, v in last[0].items() if k.startswith("stage2/")}}
+        runs[variant] = {
+            "checkpoint": result.checkpoint,
+            "stage2_seconds": round(time.perf_counter() - tick, 1) if result.history else None,
+            "last_losses": {k: round(v, 4) for k, v in last[0].items() if k.startswith("stage2/")},
+        }
     return runs
 
 
@@ -136,9 +152,15 @@ def evaluate(args, name: str, root: Path | None, runs: dict[str, Any], work: Pat
     source = resolve_source(root)
     out: dict[str, Any] = {}
     for variant in VARIANTS:
-        report = evaluate_generator(runs[variant]["checkpoint"], root, out=work / f"eval-{variant}",
-                                    max_pairs=args.eval_pairs, progress=False, reid_model=reid,
-                                    more=pckh_hook(source, (128, 64)))
+        report = evaluate_generator(
+            runs[variant]["checkpoint"],
+            root,
+            out=work / f"eval-{variant}",
+            max_pairs=args.eval_pairs,
+            progress=False,
+            reid_model=reid,
+            more=pckh_hook(source, (128, 64)),
+        )
         out[variant] = {k: report.get(k) for k in ("methods", "realism", "identity", "pckh")}
         out[variant]["pairs"] = report["pairs"]
         out[variant]["dataset_fingerprint"] = report["dataset_fingerprint"]
@@ -148,12 +170,18 @@ def evaluate(args, name: str, root: Path | None, runs: dict[str, Any], work: Pat
 def table(name: str, res: dict[str, Any]) -> list[str]:
     """One row per (variant, output) and per baseline; a column only when some row has it."""
     rows = []
-    order = [("dcgan", "G1", "G1 (shared)"), *((v, "refined", f"{v} refined") for v in VARIANTS),
-             ("dcgan", "copy condition", "copy condition"), ("dcgan", "mean training image", "mean training image")]
+    order = [
+        ("dcgan", "G1", "G1 (shared)"),
+        *((v, "refined", f"{v} refined") for v in VARIANTS),
+        ("dcgan", "copy condition", "copy condition"),
+        ("dcgan", "mean training image", "mean training image"),
+    ]
     for variant, method, label in order:
         ev = res["eval"][variant]
-        cells = {"mask-SSIM ↑": f"{ev['methods'][method]['mask_ssim']['mean']:.4f}",
-                 "SSIM ↑": f"{ev['methods'][method]['ssim']['mean']:.4f}"}
+        cells = {
+            "mask-SSIM ↑": f"{ev['methods'][method]['mask_ssim']['mean']:.4f}",
+            "SSIM ↑": f"{ev['methods'][method]['ssim']['mean']:.4f}",
+        }
         realism = ev.get("realism") or {}
         if "methods" in realism:
             r = realism["methods"][method]
@@ -169,14 +197,30 @@ def table(name: str, res: dict[str, Any]) -> list[str]:
         rows.append((label, cells))
     columns = list(dict.fromkeys(c for _, cells in rows for c in cells))
     floor = (res["eval"]["dcgan"].get("realism") or {}).get("floor_real_vs_real")
-    lines = [f"### {name}", "", f"{res['eval']['dcgan']['pairs']} held-out pairs; stage I {res['train']['g1_seconds']} s; "
-             + "; ".join(f"{v} stage II {res['train'][v]['stage2_seconds']} s" for v in VARIANTS) + ".", "",
-             "| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines = [
+        f"### {name}",
+        "",
+        f"{res['eval']['dcgan']['pairs']} held-out pairs; stage I {res['train']['g1_seconds']} s; "
+        + "; ".join(f"{v} stage II {res['train'][v]['stage2_seconds']} s" for v in VARIANTS)
+        + ".",
+        "",
+        "| method | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
     lines += [f"| {label} | " + " | ".join(cells.get(c, "-") for c in columns) + " |" for label, cells in rows]
     if floor:
-        lines.append("| real vs real (floor) | " + " | ".join(
-            f"{floor['fid_mnv2']:.2f}" if c.startswith("FID") else f"{1000 * floor['kid']:.2f}" if c.startswith("KID")
-            else "-" for c in columns) + " |")
+        lines.append(
+            "| real vs real (floor) | "
+            + " | ".join(
+                f"{floor['fid_mnv2']:.2f}"
+                if c.startswith("FID")
+                else f"{1000 * floor['kid']:.2f}"
+                if c.startswith("KID")
+                else "-"
+                for c in columns
+            )
+            + " |"
+        )
     skipped = {k: (res["eval"]["dcgan"].get(k) or {}).get("skipped") for k in ("realism", "pckh")}
     lines += ["", *(f"{k} skipped: {v}" for k, v in skipped.items() if v)]
     if not res["eval"]["dcgan"].get("identity"):
@@ -195,11 +239,15 @@ def write(results: dict[str, Any], args, seconds: dict[str, float] | None) -> No
             if ident.get("reid_checkpoint"):
                 ident["reid_checkpoint"] = Path(ident["reid_checkpoint"]).name
     atomic_write_json(RESULTS / "stage2_compare.json", clean)
-    md = ["# Stage II: DCGAN (PG2) vs pix2pixHD-style, same G1, data and steps", "",
-          f"G1: `cpu-small`, {args.stage1_steps} steps, trained once per dataset; then {args.stage2_steps} stage-II "
-          "steps each, resumed from that G1 on the same batches: `cpu-small` (DCGAN D, BCE) and `cpu-small-hd` "
-          "(3 PatchGANs at scales 1, 1/2, 1/4, LSGAN, feature matching 10). Masked L1 weight 10 in both. "
-          f"One CPU thread (OMP_NUM_THREADS=1) on a shared 2-core machine. **{DISCLAIMER}.**", ""]
+    md = [
+        "# Stage II: DCGAN (PG2) vs pix2pixHD-style, same G1, data and steps",
+        "",
+        f"G1: `cpu-small`, {args.stage1_steps} steps, trained once per dataset; then {args.stage2_steps} stage-II "
+        "steps each, resumed from that G1 on the same batches: `cpu-small` (DCGAN D, BCE) and `cpu-small-hd` "
+        "(3 PatchGANs at scales 1, 1/2, 1/4, LSGAN, feature matching 10). Masked L1 weight 10 in both. "
+        f"One CPU thread (OMP_NUM_THREADS=1) on a shared 2-core machine. **{DISCLAIMER}.**",
+        "",
+    ]
     if seconds:
         md += [f"Measured seconds per step (demo, this machine): {seconds}.", ""]
     for name, res in clean["datasets"].items():
@@ -226,11 +274,13 @@ def contact_sheet(runs: dict[str, Any], pairs: int = 8) -> None:
     names, records, poses = held_out_pairs(resolve_source(None), pairs_csv=None, max_pairs=pairs, seed=1)
     batch = [load_pair(a, b, records, poses, size) for a, b in names]
     outputs = {v: generate_batch(g, batch) for v, g in gens.items()}
-    columns = [[to_tensor_image(p.condition_image) for p in batch],
-               [pose_image(torch.from_numpy(pose_maps(p.target_pose, size, radius=4))[None])[0] for p in batch],
-               [to_tensor_image(o["G1"]) for o in outputs["dcgan"]],
-               *([to_tensor_image(o["refined"]) for o in outputs[v]] for v in VARIANTS),
-               [to_tensor_image(p.target_image) for p in batch]]
+    columns = [
+        [to_tensor_image(p.condition_image) for p in batch],
+        [pose_image(torch.from_numpy(pose_maps(p.target_pose, size, radius=4))[None])[0] for p in batch],
+        [to_tensor_image(o["G1"]) for o in outputs["dcgan"]],
+        *([to_tensor_image(o["refined"]) for o in outputs[v]] for v in VARIANTS),
+        [to_tensor_image(p.target_image) for p in batch],
+    ]
     sheet = Image.open(io.BytesIO(to_png_bytes(grid_rows([torch.stack(c) for c in columns])))).convert("RGB")
     labelled = Image.new("RGB", (sheet.width, sheet.height + 16), "white")
     labelled.paste(sheet, (0, 16))
@@ -254,8 +304,13 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args)))
         return
-    results: dict[str, Any] = {"stage1_steps": args.stage1_steps, "stage2_steps": args.stage2_steps,
-                               "variants": VARIANTS, "datasets": {}, "skipped": {}}
+    results: dict[str, Any] = {
+        "stage1_steps": args.stage1_steps,
+        "stage2_steps": args.stage2_steps,
+        "variants": VARIANTS,
+        "datasets": {},
+        "skipped": {},
+    }
     previous = RESULTS / "stage2_compare.json"
     earlier: dict[str, Any] = {}
     if args.only and previous.is_file():  # keep the other dataset's finished results

@@ -42,7 +42,9 @@ def fresh_generator(preset: str, data, work: Path) -> Path:
     from generators.pg2 import load_preset
     from generators.pg2.train import train_generator
 
-    cfg = load_preset(preset, {"train.stage1_steps": 1, "train.stage2_steps": 1, "data.max_pairs": 64, "log.checkpoint_every": 1})
+    cfg = load_preset(
+        preset, {"train.stage1_steps": 1, "train.stage2_steps": 1, "data.max_pairs": 64, "log.checkpoint_every": 1}
+    )
     result = train_generator(cfg, data, out=work / "pg2", progress=False)
     return result.checkpoint
 
@@ -68,7 +70,12 @@ def bare_forward(generator, device, batch_size: int, batches: int, warmup: int =
     for _ in range(batches):
         step()
     seconds = time.perf_counter() - start
-    return {"batches": batches, "images": batches * batch_size, "seconds": round(seconds, 3), "images_per_s": round(batches * batch_size / seconds, 2)}
+    return {
+        "batches": batches,
+        "images": batches * batch_size,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(batches * batch_size / seconds, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from augreid.synth.dist import pick_device
+    from augreid.runtime import pick_device
     from generators.pg2 import load_generator
 
     torch.set_num_threads(args.threads)
@@ -113,26 +120,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{repeat}] bare forward: {bares[-1]['images_per_s']} img/s", flush=True)
             for name, workers, writers in variants:
                 config = SynthConfig(
-                    num_poses=args.num_poses, max_ids=args.max_ids, batch_size=args.batch_size, seed=args.seed,
-                    num_workers=workers, writer_threads=writers, device=str(device),
+                    num_poses=args.num_poses,
+                    max_ids=args.max_ids,
+                    batch_size=args.batch_size,
+                    seed=args.seed,
+                    num_workers=workers,
+                    writer_threads=writers,
+                    device=str(device),
                 )
                 wall = time.perf_counter()
                 out = work / f"out-{name}-{repeat}"
-                result = synthesize(out, config, data=args.data, generator=generator, progress=False, echo=lambda _m: None)
+                result = synthesize(
+                    out, config, data=args.data, generator=generator, progress=False, echo=lambda _m: None
+                )
                 wall = time.perf_counter() - wall
                 t = result.summary["timings"]
-                runs.setdefault(name, []).append({
-                    "num_workers": workers,
-                    "writer_threads": writers,
-                    "images": result.counts["kept"],
-                    "generation_s": t["generation_s"],
-                    "model_s": t["model_s"],
-                    "loader_wait_s": t["loader_wait_s"],
-                    "plan_s": t["plan_s"],
-                    "wall_s": round(wall, 3),
-                    "loop_images_per_s": t["images_per_s"],
-                    "end_to_end_images_per_s": round(result.counts["kept"] / wall, 2),
-                })
+                runs.setdefault(name, []).append(
+                    {
+                        "num_workers": workers,
+                        "writer_threads": writers,
+                        "images": result.counts["kept"],
+                        "generation_s": t["generation_s"],
+                        "model_s": t["model_s"],
+                        "loader_wait_s": t["loader_wait_s"],
+                        "plan_s": t["plan_s"],
+                        "wall_s": round(wall, 3),
+                        "loop_images_per_s": t["images_per_s"],
+                        "end_to_end_images_per_s": round(result.counts["kept"] / wall, 2),
+                    }
+                )
                 print(f"[{repeat}] synth ({name}): {t['images_per_s']} img/s in the loop", flush=True)
     bare_median = statistics.median(b["images_per_s"] for b in bares)
     medians = {
@@ -150,15 +166,24 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "what": "augreid synth generation-loop images/s vs bare PG2 forward, same generator and batch size",
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "load_average_1_5_15min": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
+        "load_average_1_5_15min": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "torch_threads": args.threads,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "data": {"root": str(dataset.root), "fingerprint": dataset.fingerprint(), "train_ids": dataset.num_train_pids},
-        "generator": {"checkpoint": "fresh " + args.preset if not args.generator else str(checkpoint), "parameters": params,
-                      "image_size": generator.config["image_size"], "has_g2": generator.config["has_g2"]},
+        "generator": {
+            "checkpoint": "fresh " + args.preset if not args.generator else str(checkpoint),
+            "parameters": params,
+            "image_size": generator.config["image_size"],
+            "has_g2": generator.config["has_g2"],
+        },
         "batch_size": args.batch_size,
         "num_poses": args.num_poses,
         "max_ids": args.max_ids,
@@ -197,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| same, whole command (planning {r['plan_s']} s included) | {r['images']} | {r['end_to_end_images_per_s']} | | |"
         )
-    lines += ["", "Produced by `python bench/bench_synth.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`."]
+    lines += [
+        "",
+        "Produced by `python bench/bench_synth.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`.",
+    ]
     atomic_write_text(out_dir / f"synth_{tag}.md", "\n".join(lines) + "\n")
     print(f"wrote {out_dir / f'synth_{tag}.json'}")
     return 0

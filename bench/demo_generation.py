@@ -35,15 +35,33 @@ def main() -> None:
             data = load_market(root)
             files = sum(1 for _ in (root / "Market-1501-v15.09.15").rglob("*.jpg"))
             size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-        runs.append({"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "images": files,
-                     "ms_per_image_cpu": round(1000 * cpu / files, 2), "bytes": size,
-                     "train": len(data.train), "query": len(data.query), "gallery": len(data.gallery)})
+        runs.append(
+            {
+                "wall_s": round(wall, 3),
+                "cpu_s": round(cpu, 3),
+                "images": files,
+                "ms_per_image_cpu": round(1000 * cpu / files, 2),
+                "bytes": size,
+                "train": len(data.train),
+                "query": len(data.query),
+                "gallery": len(data.gallery),
+            }
+        )
         print(runs[-1])
-    atomic_write_json(RESULTS, {
-        "demo_version": DEMO_VERSION, "seed": args.seed, "runs": runs,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg(), "platform": platform.platform()},
-    })
+    atomic_write_json(
+        RESULTS,
+        {
+            "demo_version": DEMO_VERSION,
+            "seed": args.seed,
+            "runs": runs,
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "platform": platform.platform(),
+            },
+        },
+    )
     print(f"written {RESULTS}")
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from augreid.errors import ConfigError
 
@@ -70,7 +71,9 @@ class GeneratorPlugin:
     ``load(path, device)`` reads one of its checkpoints (``path`` as the user
     gave it: a file or a run folder). ``train(preset, overrides, data_root, **options)``
     trains one, returning an object with ``run_dir``, ``checkpoint``, ``step``,
-    ``finished`` and ``total_steps``; ``presets()`` lists its preset names.
+    ``finished`` and ``total_steps``; ``presets()`` lists its preset names;
+    ``load_config(preset, overrides)`` resolves and checks its settings without
+    training (recipes use it to report every problem before a stage runs).
     """
 
     name: str
@@ -79,13 +82,12 @@ class GeneratorPlugin:
     presets: Callable[[], list[str]] | None = None
     default_preset: str | None = None
     description: str = ""
+    load_config: Callable[[str | Path, Mapping[str, Any]], Any] | None = None
 
 
 # name -> plugin, or "module:attribute" imported on first use so that listing
 # generators never imports their code (the test double lives in tests/).
-_REGISTRY: dict[str, GeneratorPlugin | str] = {
-    "pg2": "generators.pg2.plugin:PLUGIN",
-}
+_REGISTRY: dict[str, GeneratorPlugin | str] = {"pg2": "generators.pg2.plugin:PLUGIN"}
 
 
 def register_generator(name: str, target: GeneratorPlugin | str) -> None:
@@ -139,8 +141,6 @@ def _embedded_name(path: Path) -> str | None:
     """The generator named inside a lone ``.safetensors`` file's metadata, if any."""
     if path.suffix != ".safetensors" or not path.is_file():
         return None
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -174,8 +174,9 @@ def load_generator(path: str | Path, device: str = "cpu") -> Generator:
     return generator_plugin(name).load(Path(path).expanduser(), str(device))
 
 
-def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs",
-                           accept: Callable[[dict[str, Any]], bool] | None = None) -> Path | None:
+def find_latest_checkpoint(
+    dataset_fingerprint: str, search_root: str | Path = "runs", accept: Callable[[dict[str, Any]], bool] | None = None
+) -> Path | None:
     """The newest checkpoint (by file time, then step) of any generator trained on that dataset.
 
     Returns the path the generator's loader takes: the weights file named by the
@@ -221,7 +222,9 @@ def _checkpoint_target(meta_path: Path, meta: dict[str, Any]) -> Path | None:
 
 def to_tensor_image(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1], the interface's image convention."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0  # copy: PIL arrays are read-only
+    return (
+        torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0
+    )  # copy: PIL arrays are read-only
 
 
 def to_uint8_image(tensor: torch.Tensor) -> np.ndarray:

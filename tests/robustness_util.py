@@ -9,10 +9,22 @@ from typer.testing import CliRunner
 
 # The PG2 of tests/test_pg2.py: 32x16 images, N = 3, a few channels; trains in about a second.
 TINY_GEN = {
-    "model.image_size": "[32, 16]", "model.blocks": "3", "model.hidden": "8", "model.g2_hidden": "4",
-    "model.d_hidden": "4", "model.d_layers": "2", "pose.radius": "1.5", "pose.mask_radius": "1.5",
-    "data.max_pairs": "12", "train.batch_size": "4", "train.stage1_steps": "3", "train.stage2_steps": "3",
-    "log.log_every": "1", "log.image_every": "100", "log.checkpoint_every": "3", "log.keep_last": "5",
+    "model.image_size": "[32, 16]",
+    "model.blocks": "3",
+    "model.hidden": "8",
+    "model.g2_hidden": "4",
+    "model.d_hidden": "4",
+    "model.d_layers": "2",
+    "pose.radius": "1.5",
+    "pose.mask_radius": "1.5",
+    "data.max_pairs": "12",
+    "train.batch_size": "4",
+    "train.stage1_steps": "3",
+    "train.stage2_steps": "3",
+    "log.log_every": "1",
+    "log.image_every": "100",
+    "log.checkpoint_every": "3",
+    "log.keep_last": "5",
 }
 
 
@@ -46,5 +58,6 @@ def tree_digest(folder: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file below ``folder``: 'nothing lost' means this is unchanged."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }

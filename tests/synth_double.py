@@ -30,8 +30,9 @@ class Interrupted(RuntimeError):
 class PasteGenerator(torch.nn.Module):
     name = NAME
 
-    def __init__(self, shape=(128, 64), *, fail_after: int | None = None, fingerprint: str | None = None,
-                 grey: float = 0.2) -> None:
+    def __init__(
+        self, shape=(128, 64), *, fail_after: int | None = None, fingerprint: str | None = None, grey: float = 0.2
+    ) -> None:
         super().__init__()
         self.shape = tuple(shape)
         self.fingerprint = fingerprint
@@ -72,8 +73,9 @@ class PasteGenerator(torch.nn.Module):
 def write_checkpoint(path: Path, shape=(128, 64), fingerprint: str | None = None, grey: float = 0.2) -> Path:
     """A ``test-paste`` "checkpoint": one JSON file, as found by ``generators.base``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"generator": NAME, "image_size": list(shape), "dataset_fingerprint": fingerprint,
-                                "grey": grey}))
+    path.write_text(
+        json.dumps({"generator": NAME, "image_size": list(shape), "dataset_fingerprint": fingerprint, "grey": grey})
+    )
     return path
 
 

@@ -20,8 +20,16 @@ from augreid.reid.sampler import RankBatches
 from augreid.reid.train import train_reid
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-TINY = {"height": 64, "width": 32, "epochs": 1, "batch_size": 16, "max_iters_per_epoch": 2, "workers": 0,
-        "threads": 1, "evaluate": False}
+TINY = {
+    "height": 64,
+    "width": 32,
+    "epochs": 1,
+    "batch_size": 16,
+    "max_iters_per_epoch": 2,
+    "workers": 0,
+    "threads": 1,
+    "evaluate": False,
+}
 
 
 def _bot(num_classes: int = 7, last_stride: int = 1) -> BNNeckModel:
@@ -82,7 +90,11 @@ def test_batch_hard_triplet_equals_torchreid_and_anchor_rules():
     feats, pids = torch.randn(8, 5), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
     assert batch_hard_triplet(feats, pids, 0.3).item() == pytest.approx(TripletLoss(0.3)(feats, pids).item(), abs=1e-5)
     # 1-D: real a (pid 0) at 0, real b (pid 1) at 1, synthetic s (pid 0) at 5.
-    feats, pids, synthetic = torch.tensor([[0.0], [1.0], [5.0]]), torch.tensor([0, 1, 0]), torch.tensor([False, False, True])
+    feats, pids, synthetic = (
+        torch.tensor([[0.0], [1.0], [5.0]]),
+        torch.tensor([0, 1, 0]),
+        torch.tensor([False, False, True]),
+    )
     member = SyntheticAwareTripletLoss.for_scheme("same-id", 0.3)(feats, pids, synthetic)
     non_anchor = SyntheticAwareTripletLoss.for_scheme("smoothed-id", 0.3)(feats, pids, synthetic)
     excluded = SyntheticAwareTripletLoss.for_scheme("lsro", 0.3)(feats, pids, synthetic)
@@ -116,10 +128,42 @@ def test_bot_checkpoint_loads_back_exactly(tmp_path, demo_root):
 def test_bot_under_torchrun_with_gloo_and_two_processes(tmp_path, demo_root):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-           "-m", "augreid.cli", "train-reid", "--out", str(out), "--data", str(demo_root), "--method", "bot",
-           "--height", "64", "--width", "32", "--epochs", "1", "--batch-size", "16", "--workers", "0",
-           "--threads", "1", "--no-evaluate", "--device", "cpu", "--set", "max_iters_per_epoch=4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "augreid.cli",
+        "train-reid",
+        "--out",
+        str(out),
+        "--data",
+        str(demo_root),
+        "--method",
+        "bot",
+        "--height",
+        "64",
+        "--width",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--no-evaluate",
+        "--device",
+        "cpu",
+        "--set",
+        "max_iters_per_epoch=4",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = json.loads((out / "run.json").read_text())
@@ -133,7 +177,7 @@ def test_bot_under_torchrun_with_gloo_and_two_processes(tmp_path, demo_root):
 
 def test_torchreid_engines_refuse_torchrun(monkeypatch, tmp_path):
     from augreid.errors import ConfigError
-    from augreid.synth import dist as dist_module
+    from augreid import runtime as dist_module
 
     fake = dist_module.DistInfo(0, 2, 0, torch.device("cpu"), False)
     monkeypatch.setattr("augreid.reid.train.init_distributed", lambda preference: fake)

@@ -31,8 +31,26 @@ from augreid.errors import DatasetError, KeypointError
 
 # A standing person facing the camera in a 128x64 crop (y, x): person's right on the image's left.
 STANDING = np.array(
-    [[12, 32], [26, 32], [26, 22], [44, 20], [60, 19], [26, 42], [44, 44], [60, 45], [66, 26],
-     [90, 26], [114, 26], [66, 38], [90, 38], [114, 38], [10, 30], [10, 34], [12, 27], [12, 37]],
+    [
+        [12, 32],
+        [26, 32],
+        [26, 22],
+        [44, 20],
+        [60, 19],
+        [26, 42],
+        [44, 44],
+        [60, 45],
+        [66, 26],
+        [90, 26],
+        [114, 26],
+        [66, 38],
+        [90, 38],
+        [114, 38],
+        [10, 30],
+        [10, 34],
+        [12, 27],
+        [12, 37],
+    ],
     dtype=np.int32,
 )
 
@@ -47,8 +65,13 @@ def make_market(root: Path, names: dict[str, list[str]], size=(64, 128)) -> Path
 
 
 SMALL = {
-    "bounding_box_train": ["0002_c1s1_000451_03.jpg", "0002_c2s1_000551_01.jpg", "0007_c3s1_000101_01.jpg",
-                           "-1_c1s1_000001_00.jpg", "0000_c1s1_000002_00.jpg"],
+    "bounding_box_train": [
+        "0002_c1s1_000451_03.jpg",
+        "0002_c2s1_000551_01.jpg",
+        "0007_c3s1_000101_01.jpg",
+        "-1_c1s1_000001_00.jpg",
+        "0000_c1s1_000002_00.jpg",
+    ],
     "query": ["0010_c1s1_000001_00.jpg", "-1_c1s1_000003_00.jpg"],
     "bounding_box_test": ["0010_c2s1_000002_00.jpg", "0000_c3s1_000005_00.jpg", "-1_c2s1_000004_00.jpg"],
 }
@@ -59,8 +82,12 @@ SMALL = {
 
 @pytest.mark.parametrize(
     "name,expected",
-    [("0002_c1s1_000451_03.jpg", (2, 1)), ("-1_c3s2_012345_01.jpg", (-1, 3)),
-     ("0000_c6s1_000001_00.jpg", (0, 6)), ("0843_c12s1_006007_00.jpg", (843, 12))],
+    [
+        ("0002_c1s1_000451_03.jpg", (2, 1)),
+        ("-1_c3s2_012345_01.jpg", (-1, 3)),
+        ("0000_c6s1_000001_00.jpg", (0, 6)),
+        ("0843_c12s1_006007_00.jpg", (843, 12)),
+    ],
 )
 def test_parse_market_name(name, expected):
     assert parse_market_name(name) == expected
@@ -116,7 +143,11 @@ def test_bad_name_is_reported_with_path(tmp_path):
 
 
 def test_check_collects_all_problems(tmp_path):
-    names = {**SMALL, "query": SMALL["query"] + ["bad1.jpg"], "bounding_box_test": SMALL["bounding_box_test"] + ["bad2.jpg"]}
+    names = {
+        **SMALL,
+        "query": SMALL["query"] + ["bad1.jpg"],
+        "bounding_box_test": SMALL["bounding_box_test"] + ["bad2.jpg"],
+    }
     base = make_market(tmp_path, names)
     (base / "bounding_box_train" / "0007_c4s1_000009_00.jpg").write_bytes(b"not a jpeg")
     report = check_dataset(tmp_path)
@@ -169,8 +200,12 @@ def test_keypoint_csv_round_trip(tmp_path):
 
 @pytest.mark.parametrize(
     "line,match",
-    [("a.jpg: [1, 2]: [3, 4]", "18 integers"), ("a.jpg [1]", "expected"), ("a.jpg: [x]: [1]", "not a list"),
-     (": [" + ", ".join(["1"] * 18) + "]: [" + ", ".join(["1"] * 18) + "]", "empty image name")],
+    [
+        ("a.jpg: [1, 2]: [3, 4]", "18 integers"),
+        ("a.jpg [1]", "expected"),
+        ("a.jpg: [x]: [1]", "not a list"),
+        (": [" + ", ".join(["1"] * 18) + "]: [" + ", ".join(["1"] * 18) + "]", "empty image name"),
+    ],
 )
 def test_keypoint_csv_errors_name_the_line(tmp_path, line, match):
     path = tmp_path / "kp.csv"
@@ -273,9 +308,18 @@ def test_flip_keeps_missing():
 
 
 def _records(tmp_path):
-    names = {"bounding_box_train": ["0001_c1s1_000001_00.jpg", "0001_c1s1_000002_00.jpg", "0001_c2s1_000003_00.jpg",
-                                    "0002_c1s1_000004_00.jpg", "0002_c2s1_000005_00.jpg", "0003_c1s1_000006_00.jpg"],
-             "query": [], "bounding_box_test": []}
+    names = {
+        "bounding_box_train": [
+            "0001_c1s1_000001_00.jpg",
+            "0001_c1s1_000002_00.jpg",
+            "0001_c2s1_000003_00.jpg",
+            "0002_c1s1_000004_00.jpg",
+            "0002_c2s1_000005_00.jpg",
+            "0003_c1s1_000006_00.jpg",
+        ],
+        "query": [],
+        "bounding_box_test": [],
+    }
     make_market(tmp_path, names)
     return load_market(tmp_path).train
 

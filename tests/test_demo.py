@@ -11,16 +11,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from augreid.data import (
-    GALLERY,
-    QUERY,
-    TRAIN,
-    join_keypoints,
-    load_market,
-    pose_mask,
-    read_keypoints_csv,
-    visible,
-)
+from augreid.data import GALLERY, QUERY, TRAIN, join_keypoints, load_market, pose_mask, read_keypoints_csv, visible
 from augreid.data import demo
 from augreid.data.keypoints import KP
 from augreid.data.market import MARKET_DIRNAME
@@ -31,7 +22,11 @@ SMALL = dict(num_train_ids=5, num_test_ids=4, num_cameras=4)
 
 def _files(root: Path) -> dict[str, bytes]:
     """Every file under root except demo.json, whose timing field is allowed to differ."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != "demo.json"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "demo.json"
+    }
 
 
 def _info(root: Path) -> dict:
@@ -99,7 +94,9 @@ def test_torchreid_reads_it_without_downloading(demo_root: Path, tmp_path: Path,
     def no_download(*args, **kwargs):
         raise AssertionError("torchreid tried to download")
 
-    monkeypatch.setattr(Market1501, "download_dataset", lambda self, d, url: None if Path(d).is_dir() else no_download())
+    monkeypatch.setattr(
+        Market1501, "download_dataset", lambda self, d, url: None if Path(d).is_dir() else no_download()
+    )
     (tmp_path / "market1501").symlink_to(demo_root, target_is_directory=True)
     dataset = Market1501(root=str(tmp_path), verbose=False)
     ours = load_market(demo_root)
@@ -179,7 +176,7 @@ def test_default_dataset_files_are_reproducible(demo_root: Path) -> None:
     for shot in picked:
         rendered = demo.render_shot(shot, people, cameras)
         on_disk = (demo_root / MARKET_DIRNAME / shot.split / shot.name).read_bytes()
-        assert demo.encode_jpeg(rendered.image) == on_disk, shot.name
+        assert demo.encode_demo_jpeg(rendered.image) == on_disk, shot.name
         assert np.array_equal(rendered.pose, test_rows[shot.name])
 
 
@@ -251,7 +248,9 @@ def test_cli_sheet(demo_root: Path, tmp_path: Path) -> None:
     from augreid.cli import app
 
     out = tmp_path / "cli.png"
-    result = CliRunner().invoke(app, ["data", "sheet", str(out), "--data", str(demo_root), "--ids", "2", "--per-id", "2"])
+    result = CliRunner().invoke(
+        app, ["data", "sheet", str(out), "--data", str(demo_root), "--ids", "2", "--per-id", "2"]
+    )
     assert result.exit_code == 0, result.output
     with Image.open(out) as img:
         assert img.size == (2 * 2 * (128 + 2), 2 * (256 + 2))

@@ -30,8 +30,9 @@ with warnings.catch_warnings():
     from torchreid.reid.utils import re_ranking
 
 
-def random_case(rng: np.random.Generator, num_q: int, num_g: int, num_ids: int = 12, num_cams: int = 3,
-                distractors: int = 0):
+def random_case(
+    rng: np.random.Generator, num_q: int, num_g: int, num_ids: int = 12, num_cams: int = 3, distractors: int = 0
+):
     """Random labels with same-camera matches, distractors (pid 0) and some queries without a match."""
     q_pids = rng.integers(1, num_ids + 3, num_q)  # ids above num_ids have no gallery image
     g_pids = rng.integers(1, num_ids + 1, num_g)
@@ -139,8 +140,14 @@ def test_torch_inputs_and_short_gallery():
     q_pids, g_pids = np.array([1, 2]), np.array([1, 2, 1, 2, 3])
     q_cams, g_cams = np.array([1, 1]), np.array([2, 2, 1, 3, 1])
     dist = rng.random((2, 5))
-    cmc, _ = evaluate_rank(torch.from_numpy(dist), torch.from_numpy(q_pids), torch.from_numpy(g_pids),
-                           torch.from_numpy(q_cams), torch.from_numpy(g_cams), max_rank=50)
+    cmc, _ = evaluate_rank(
+        torch.from_numpy(dist),
+        torch.from_numpy(q_pids),
+        torch.from_numpy(g_pids),
+        torch.from_numpy(q_cams),
+        torch.from_numpy(g_cams),
+        max_rank=50,
+    )
     # CMC is as long as the gallery; torchreid itself fails here (query 1 keeps only 4 items).
     assert cmc.shape == (5,) and cmc[-1] == 1.0
     np.testing.assert_allclose(cmc, evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=5)[0])
@@ -158,8 +165,13 @@ def test_torch_inputs_and_short_gallery():
     ],
 )
 def test_bad_inputs_name_the_problem(case, message):
-    args = dict(distmat=np.zeros((3, 4)), q_pids=np.array([1, 2, 3]), g_pids=np.array([1, 2, 3, 4]),
-                q_camids=np.array([1, 1, 1]), g_camids=np.array([2, 2, 2, 2]))
+    args = dict(
+        distmat=np.zeros((3, 4)),
+        q_pids=np.array([1, 2, 3]),
+        g_pids=np.array([1, 2, 3, 4]),
+        q_camids=np.array([1, 1, 1]),
+        g_camids=np.array([2, 2, 2, 2]),
+    )
     args.update(case)
     if args["distmat"].shape[0] == 0:
         args["q_pids"] = args["q_camids"] = np.array([], dtype=int)
@@ -197,8 +209,14 @@ def test_rerank_equals_torchreid_re_ranking():
     qf = rng.standard_normal((30, 16)).astype(np.float32)
     gf = rng.standard_normal((120, 16)).astype(np.float32)
     t_q, t_g = torch.from_numpy(qf), torch.from_numpy(gf)
-    dist = re_ranking(compute_distance_matrix(t_q, t_g).numpy(), compute_distance_matrix(t_q, t_q).numpy(),
-                      compute_distance_matrix(t_g, t_g).numpy(), k1=20, k2=6, lambda_value=0.3)
+    dist = re_ranking(
+        compute_distance_matrix(t_q, t_g).numpy(),
+        compute_distance_matrix(t_q, t_q).numpy(),
+        compute_distance_matrix(t_g, t_g).numpy(),
+        k1=20,
+        k2=6,
+        lambda_value=0.3,
+    )
     cmc_ref, map_ref = torchreid_evaluate_rank(dist, *labels, max_rank=20)
     result = evaluate_features(qf, gf, *labels, rerank=RerankOptions())
     metrics = summarize(result, max_rank=20)

@@ -30,8 +30,14 @@ HEIGHT, WIDTH = 64, 32
 
 
 def save_run(run_dir: Path, model, dataset, seed: int, num_classes: int | None = None) -> Path:
-    info = {"model_name": "osnet_x0_25", "num_classes": num_classes or dataset.num_train_pids, "height": HEIGHT,
-            "width": WIDTH, "seed": seed, "dataset_fingerprint": dataset.fingerprint()}
+    info = {
+        "model_name": "osnet_x0_25",
+        "num_classes": num_classes or dataset.num_train_pids,
+        "height": HEIGHT,
+        "width": WIDTH,
+        "seed": seed,
+        "dataset_fingerprint": dataset.fingerprint(),
+    }
     save_reid_checkpoint(run_dir, model, info, epoch=1)
     return run_dir
 
@@ -40,8 +46,9 @@ def train_tiny(dataset, seed: int, steps: int = 6, batch_size: int = 32):
     """A few Adam steps of osnet_x0_25 on the demo training images (enough to move off random weights)."""
     torch.manual_seed(seed)
     model = build_reid_model("osnet_x0_25", dataset.num_train_pids)
-    images = ImageList([r.path for r in dataset.train], eval_transform(HEIGHT, WIDTH, (0.485, 0.456, 0.406),
-                                                                        (0.229, 0.224, 0.225)))
+    images = ImageList(
+        [r.path for r in dataset.train], eval_transform(HEIGHT, WIDTH, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    )
     labels = torch.tensor([dataset.pid2label[r.pid] for r in dataset.train])
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     rng = np.random.default_rng(seed)
@@ -92,8 +99,12 @@ def test_eval_of_tiny_model_matches_torchreid_and_writes_reports(demo, runs, opt
     gf = extract_features(model, [r.path for r in demo.gallery], HEIGHT, WIDTH, progress=False)
     dist = compute_distance_matrix(torch.from_numpy(qf), torch.from_numpy(gf)).numpy()
     cmc, mean_ap = torchreid_evaluate_rank(
-        dist, np.array([r.pid for r in demo.query]), np.array([r.pid for r in demo.gallery]),
-        np.array([r.camid for r in demo.query]), np.array([r.camid for r in demo.gallery]))
+        dist,
+        np.array([r.pid for r in demo.query]),
+        np.array([r.pid for r in demo.gallery]),
+        np.array([r.camid for r in demo.query]),
+        np.array([r.camid for r in demo.gallery]),
+    )
     assert trained.metrics.mAP == pytest.approx(mean_ap, abs=1e-6)
     np.testing.assert_allclose(trained.metrics.cmc, cmc, atol=1e-6)
 
@@ -126,7 +137,13 @@ def test_eval_of_tiny_model_matches_torchreid_and_writes_reports(demo, runs, opt
 
 @pytest.mark.slow
 def test_seeds_grouped_by_name_and_options_labelled(demo, runs, options, tmp_path):
-    options.flip, options.normalize, options.metric, options.ap, options.plots = True, True, "cosine", "trapezoid", False
+    options.flip, options.normalize, options.metric, options.ap, options.plots = (
+        True,
+        True,
+        "cosine",
+        "trapezoid",
+        False,
+    )
     specs = [f"base={runs['trained']}", f"base={runs['random']}", f"other={runs['trained']}"]
     result = compare_runs(parse_run_specs(specs), demo, options, progress=False)
     base, other = result.groups
@@ -145,10 +162,25 @@ def test_seeds_grouped_by_name_and_options_labelled(demo, runs, options, tmp_pat
 @pytest.mark.slow
 def test_cli_eval(demo_root, runs, tmp_path):
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, [
-        "eval", "--run", f"baseline={runs['random']}", "--run", f"trained={runs['trained']}",
-        "--data", str(demo_root), "--out", str(out), "--resamples", "100", "--no-cache", "--quiet", "--rerank",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--run",
+            f"baseline={runs['random']}",
+            "--run",
+            f"trained={runs['trained']}",
+            "--data",
+            str(demo_root),
+            "--out",
+            str(out),
+            "--resamples",
+            "100",
+            "--no-cache",
+            "--quiet",
+            "--rerank",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "k-reciprocal re-ranking" in result.output and "100 resamples" in result.output
     assert "| trained | 1 |" in result.output

@@ -11,14 +11,7 @@ import pytest
 
 from augreid.data.market import GALLERY, QUERY, TRAIN, load_market
 from augreid.data.sources import resolve_source
-from augreid.data.subset import (
-    SubsetRecipe,
-    make_subset,
-    read_subset,
-    rebuild_subset,
-    select_subset,
-    subset_view,
-)
+from augreid.data.subset import SubsetRecipe, make_subset, read_subset, rebuild_subset, select_subset, subset_view
 from augreid.errors import ConfigError, DatasetError
 
 
@@ -107,11 +100,25 @@ def test_generator_and_synth_on_a_subset_read_no_other_training_image(demo, tmp_
     source, dataset = demo
     view = subset_view(source, 0.2, 0, tmp_path / "cache")
     original_train = os.path.realpath(dataset.root / TRAIN)
-    cfg = load_preset("cpu-small", {
-        "model.image_size": [32, 16], "model.blocks": 3, "model.hidden": 4, "model.g2_hidden": 4,
-        "model.d_hidden": 4, "model.d_layers": 2, "pose.radius": 1.5, "pose.mask_radius": 1.5,
-        "train.batch_size": 2, "train.stage1_steps": 2, "train.stage2_steps": 0, "train.joint_steps": 0,
-        "log.checkpoint_every": 2, "log.image_every": 100})
+    cfg = load_preset(
+        "cpu-small",
+        {
+            "model.image_size": [32, 16],
+            "model.blocks": 3,
+            "model.hidden": 4,
+            "model.g2_hidden": 4,
+            "model.d_hidden": 4,
+            "model.d_layers": 2,
+            "pose.radius": 1.5,
+            "pose.mask_radius": 1.5,
+            "train.batch_size": 2,
+            "train.stage1_steps": 2,
+            "train.stage2_steps": 0,
+            "train.joint_steps": 0,
+            "log.checkpoint_every": 2,
+            "log.image_every": 100,
+        },
+    )
     opened: list[str] = []
     real_open = builtins.open
 
@@ -120,11 +127,18 @@ def test_generator_and_synth_on_a_subset_read_no_other_training_image(demo, tmp_
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", spy)  # PIL and the CSV readers open files through it
-    train_generator(cfg, view.root, out=tmp_path / "gen", train_keypoints=view.train_keypoints, device="cpu",
-                    progress=False)
-    synthesize(tmp_path / "synth", SynthConfig(num_poses=2, max_ids=4, batch_size=4, num_workers=0, min_quality={}),
-               data=view.root, train_keypoints=view.train_keypoints, generator=PasteGenerator(), progress=False,
-               echo=lambda _m: None)
+    train_generator(
+        cfg, view.root, out=tmp_path / "gen", train_keypoints=view.train_keypoints, device="cpu", progress=False
+    )
+    synthesize(
+        tmp_path / "synth",
+        SynthConfig(num_poses=2, max_ids=4, batch_size=4, num_workers=0, min_quality={}),
+        data=view.root,
+        train_keypoints=view.train_keypoints,
+        generator=PasteGenerator(),
+        progress=False,
+        echo=lambda _m: None,
+    )
     monkeypatch.undo()
     train_reads = {Path(p).name for p in opened if p.startswith(original_train + os.sep)}
     assert len(train_reads) >= len({r.pid for r in dataset.train})  # the spy saw the subset's images being read
@@ -145,14 +159,18 @@ root = "demo"
 
 [generator]
 preset = "cpu-small"
-stage1_iterations = 12
-stage2_iterations = 0
-eval_pairs = 16
+
+[generator.train]
+stage1_steps = 12
+stage2_steps = 0
+
+[eval_gen]
+max_pairs = 16
 
 [synth]
 num_poses = 2
 batch_size = 16
-min_pckh = 0
+min_quality = {}
 
 [reid]
 model = "osnet_x0_25"
@@ -165,7 +183,7 @@ synthetic_ratio = 0.25
 
 [eval]
 flip = false
-bootstrap = 50
+resamples = 50
 
 [protocol]
 fractions = [0.5, 0.25]
@@ -197,7 +215,8 @@ def test_every_fraction_runs_the_whole_plan_on_its_own_subset(fractions_recipe, 
     stages = {s.name: s for s in build_stages(load_recipe(fractions_recipe))}
     for label, fraction in (("p025", 0.25), ("p050", 0.5)):
         expected = {f"{k}-{label}" for k in ("check", "train-gen", "eval-gen", "synth", "eval")} | {
-            f"train-reid-{arm}-s{seed}-{label}" for arm in ("baseline", "augmented") for seed in (0, 1)}
+            f"train-reid-{arm}-s{seed}-{label}" for arm in ("baseline", "augmented") for seed in (0, 1)
+        }
         assert expected <= set(stages)
         roots = {stages[n].settings["data"]["root"] for n in expected if "data" in stages[n].settings}
         assert len(roots) == 1  # generator, synth and both arms share one subset
@@ -215,11 +234,21 @@ def _comparison(base: float, gain: float) -> dict:
     def ci(v):
         return {"estimate": v, "low": v - 0.02, "high": v + 0.02, "level": 0.95, "resamples": 50, "seed": 0}
 
-    groups = [{"name": arm, "num_seeds": 2, "runs": ["a", "b"], "mean": {"rank1": v, "mAP": v / 2},
-               "std": {"rank1": 0.01, "mAP": 0.005}, "ci": {"rank1": ci(v), "mAP": ci(v / 2)}}
-              for arm, v in (("baseline", base), ("augmented", base + gain))]
-    diffs = [{"group": "augmented", "baseline": "baseline", "metric": m, **ci(g), "low": g - 0.01, "high": g + 0.03}
-             for m, g in (("rank1", gain), ("mAP", gain / 2))]
+    groups = [
+        {
+            "name": arm,
+            "num_seeds": 2,
+            "runs": ["a", "b"],
+            "mean": {"rank1": v, "mAP": v / 2},
+            "std": {"rank1": 0.01, "mAP": 0.005},
+            "ci": {"rank1": ci(v), "mAP": ci(v / 2)},
+        }
+        for arm, v in (("baseline", base), ("augmented", base + gain))
+    ]
+    diffs = [
+        {"group": "augmented", "baseline": "baseline", "metric": m, **ci(g), "low": g - 0.01, "high": g + 0.03}
+        for m, g in (("rank1", gain), ("mAP", gain / 2))
+    ]
     return {"groups": groups, "differences": diffs}
 
 
@@ -234,8 +263,9 @@ def test_fractions_report_has_the_table_the_plot_and_the_subsets(fractions_recip
     for part, (base, gain) in zip(report.settings["fractions"], ((0.10, 0.05), (0.30, -0.02))):
         names = part["stages"]
         history[names["eval"]] = StageResult(names["eval"], tmp_path, {"comparison": _comparison(base, gain)})
-        history[names["synth"]] = StageResult(names["synth"], tmp_path, {"counts": {"planned": 40, "kept": 30,
-                                                                                    "removed_by_filter": {"pckh": 10}}})
+        history[names["synth"]] = StageResult(
+            names["synth"], tmp_path, {"counts": {"planned": 40, "kept": 30, "removed_by_filter": {"pckh": 10}}}
+        )
     folder = tmp_path / "run" / "report-x"
     folder.mkdir(parents=True)
     summary = run_fractions_report(StageContext(report, folder, {}, history))
@@ -261,14 +291,18 @@ def test_fractions_recipe_runs_end_to_end(fractions_recipe, tmp_path) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = CliRunner().invoke(app, ["run", str(fractions_recipe), "--output", str(tmp_path / "runs"),
-                                          "--set", "seeds=[0]"])
+        result = CliRunner().invoke(
+            app, ["run", str(fractions_recipe), "--output", str(tmp_path / "runs"), "--set", "seeds=[0]"]
+        )
     finally:
         torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output + repr(result.exception)
     run_dir = tmp_path / "runs" / "tiny-fractions"
-    stages = {json.loads((p / "stage.json").read_text())["stage"]: p for p in run_dir.iterdir()
-              if (p / "stage.json").is_file()}
+    stages = {
+        json.loads((p / "stage.json").read_text())["stage"]: p
+        for p in run_dir.iterdir()
+        if (p / "stage.json").is_file()
+    }
     assert {"report", "eval-p025", "eval-p050", "train-gen-p025", "train-reid-augmented-s0-p050"} <= set(stages)
     fractions = json.loads((stages["report"] / "fractions.json").read_text())["fractions"]
     md = (run_dir / "report.md").read_text()

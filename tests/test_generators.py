@@ -37,9 +37,19 @@ def test_dispatch_on_the_json_name_and_legacy_checkpoints(tmp_path, demo_root):
     from generators.pg2 import load_preset
     from generators.pg2.train import train_generator
 
-    cfg = load_preset("cpu-small", {"model.image_size": [32, 16], "model.blocks": 3, "model.hidden": 4,
-                                    "model.d_layers": 2, "data.max_pairs": 4, "train.batch_size": 2,
-                                    "train.stage1_steps": 1, "train.stage2_steps": 1})
+    cfg = load_preset(
+        "cpu-small",
+        {
+            "model.image_size": [32, 16],
+            "model.blocks": 3,
+            "model.hidden": 4,
+            "model.d_layers": 2,
+            "data.max_pairs": 4,
+            "train.batch_size": 2,
+            "train.stage1_steps": 1,
+            "train.stage2_steps": 1,
+        },
+    )
     run = train_generator(cfg, demo_root, out=tmp_path / "pg2", progress=False)
     meta_path = run.checkpoint.with_suffix(".json")
     assert json.loads(meta_path.read_text())["generator"] == "pg2"
@@ -74,7 +84,9 @@ def test_synth_runs_a_registered_generator_from_its_checkpoint(tmp_path, demo_ro
 
     checkpoint = write_checkpoint(tmp_path / "gen" / "step_00000001.json")
     config = SynthConfig(num_poses=2, max_ids=2, batch_size=4, num_workers=0, min_quality={})
-    result = synthesize(tmp_path / "out", config, data=demo_root, generator=checkpoint, progress=False, echo=lambda _m: None)
+    result = synthesize(
+        tmp_path / "out", config, data=demo_root, generator=checkpoint, progress=False, echo=lambda _m: None
+    )
     generator = result.summary["generator"]
     assert generator["name"] == NAME and generator["hash"] == "test-paste-0.2"
     assert generator["outputs"] == ["disks", "paste"] and "has_g2" not in json.dumps(generator)
@@ -84,8 +96,9 @@ def test_synth_runs_a_registered_generator_from_its_checkpoint(tmp_path, demo_ro
 def test_eval_gen_scores_every_named_output(tmp_path, demo_root):
     from augreid.evaluation.generator_eval import evaluate_generator
 
-    report = evaluate_generator(PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=6, batch_size=4,
-                                progress=False, realism=False)
+    report = evaluate_generator(
+        PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=6, batch_size=4, progress=False, realism=False
+    )
     assert list(report["methods"]) == ["disks", "paste", "copy condition", "mean training image"]
     assert report["generator"]["name"] == NAME and "realism" not in report
     # The paste keeps the condition's pixels inside the pose: closer to the target than flat disks.
@@ -100,14 +113,42 @@ def test_cli_train_gen_names_the_generator(tmp_path, demo_root):
     from augreid.cli import app
 
     runner = CliRunner()
-    bad = runner.invoke(app, ["train-gen", "--generator", "nope", "--data", str(demo_root), "--out", str(tmp_path / "x")])
+    bad = runner.invoke(
+        app, ["train-gen", "--generator", "nope", "--data", str(demo_root), "--out", str(tmp_path / "x")]
+    )
     assert bad.exit_code == 2 and "unknown generator 'nope'" in bad.output
-    untrainable = runner.invoke(app, ["train-gen", "--generator", NAME, "--data", str(demo_root), "--out", str(tmp_path / "y")])
+    untrainable = runner.invoke(
+        app, ["train-gen", "--generator", NAME, "--data", str(demo_root), "--out", str(tmp_path / "y")]
+    )
     assert untrainable.exit_code == 2 and "cannot be trained" in untrainable.output
-    args = ["train-gen", "--generator", "pg2", "--preset", "cpu-small-hd", "--data", str(demo_root), "--out",
-            str(tmp_path / "hd"), "--quiet", "--set", "model.image_size=[32,16]", "--set", "model.blocks=3",
-            "--set", "model.hidden=4", "--set", "model.d_layers=2", "--set", "data.max_pairs=4",
-            "--set", "train.batch_size=2", "--set", "train.stage1_steps=1", "--set", "train.stage2_steps=1"]
+    args = [
+        "train-gen",
+        "--generator",
+        "pg2",
+        "--preset",
+        "cpu-small-hd",
+        "--data",
+        str(demo_root),
+        "--out",
+        str(tmp_path / "hd"),
+        "--quiet",
+        "--set",
+        "model.image_size=[32,16]",
+        "--set",
+        "model.blocks=3",
+        "--set",
+        "model.hidden=4",
+        "--set",
+        "model.d_layers=2",
+        "--set",
+        "data.max_pairs=4",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.stage1_steps=1",
+        "--set",
+        "train.stage2_steps=1",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "finished at step 2/2" in result.output

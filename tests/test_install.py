@@ -26,17 +26,24 @@ def test_every_installed_opencv_distribution_is_the_same_release():
 
 
 def test_a_fresh_interpreter_imports_cv2_torchreid_and_the_weights():
-    code = ("import warnings, cv2, torchreid; from augreid.reid.imagenet import imagenet_weights; "
-            "print(cv2.imread is not None, imagenet_weights().sha256[:8])")
-    out = subprocess.run([sys.executable, "-W", "error::ImportWarning", "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    code = (
+        "import warnings, cv2, torchreid; from augreid.reid.imagenet import imagenet_weights; "
+        "print(cv2.imread is not None, imagenet_weights().sha256[:8])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "error::ImportWarning", "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True", "2f518e77"]
 
 
 def test_mediapipe_imports_beside_that_opencv():
     pytest.importorskip("mediapipe", reason="the [pose] extra is not installed")
-    out = subprocess.run([sys.executable, "-c", "import cv2, mediapipe; print(mediapipe.__version__)"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", "import cv2, mediapipe; print(mediapipe.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "0.10.21"

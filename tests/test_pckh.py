@@ -20,10 +20,24 @@ from augreid.pose_estimation.pckh import (
 def standing_pose(dy: int = 0, dx: int = 0) -> np.ndarray:
     """A complete upright pose in a 128x64 crop; neck-nose = 12 px: head 16.8 px, threshold 8.4 px."""
     pts = {
-        "nose": (18, 32), "neck": (30, 32), "Rsho": (30, 24), "Relb": (46, 22), "Rwri": (60, 22),
-        "Lsho": (30, 40), "Lelb": (46, 42), "Lwri": (60, 42), "Rhip": (66, 27), "Rkne": (88, 27),
-        "Rank": (110, 27), "Lhip": (66, 37), "Lkne": (88, 37), "Lank": (110, 37), "Reye": (16, 30),
-        "Leye": (16, 34), "Rear": (17, 28), "Lear": (17, 36),
+        "nose": (18, 32),
+        "neck": (30, 32),
+        "Rsho": (30, 24),
+        "Relb": (46, 22),
+        "Rwri": (60, 22),
+        "Lsho": (30, 40),
+        "Lelb": (46, 42),
+        "Lwri": (60, 42),
+        "Rhip": (66, 27),
+        "Rkne": (88, 27),
+        "Rank": (110, 27),
+        "Lhip": (66, 37),
+        "Lkne": (88, 37),
+        "Lank": (110, 37),
+        "Reye": (16, 30),
+        "Leye": (16, 34),
+        "Rear": (17, 28),
+        "Lear": (17, 36),
     }
     pose = np.full((NUM_KEYPOINTS, 2), MISSING, dtype=np.int32)
     for name, (y, x) in pts.items():
@@ -46,7 +60,9 @@ def test_head_size_is_neck_to_nose_with_a_torso_fallback() -> None:
     headless[[KP["neck"], KP["nose"]]] = MISSING
     size, source = head_sizes(np.stack([standing_pose(), back_view, headless]))
     assert size[0] == pytest.approx(HEAD_PER_NECK_NOSE * 12.0) and source[0] == 0
-    assert size[1] == pytest.approx(HEAD_PER_NECK_NOSE * TORSO_TO_NECK_NOSE * 36.0) and source[1] == 1  # neck (30) to hip centre (66)
+    assert (
+        size[1] == pytest.approx(HEAD_PER_NECK_NOSE * TORSO_TO_NECK_NOSE * 36.0) and source[1] == 1
+    )  # neck (30) to hip centre (66)
     assert np.isnan(size[2]) and source[2] == -1
 
 

@@ -31,14 +31,22 @@ class GreyGenerator(PasteGenerator):
 
 
 def config(**changes) -> SynthConfig:
-    base = {"num_poses": K, "max_ids": IDS, "batch_size": 4, "num_workers": 0, "writer_threads": 2, "kmeans_n_init": 3,
-            "contact_rows": 3}
+    base = {
+        "num_poses": K,
+        "max_ids": IDS,
+        "batch_size": 4,
+        "num_workers": 0,
+        "writer_threads": 2,
+        "kmeans_n_init": 3,
+        "contact_rows": 3,
+    }
     return SynthConfig(**{**base, **changes})
 
 
 def run(out: Path, data: Path, generator=None, cfg: SynthConfig | None = None):
-    return synthesize(out, cfg or config(), data=data, generator=generator or PasteGenerator(), progress=False,
-                      echo=lambda _m: None)
+    return synthesize(
+        out, cfg or config(), data=data, generator=generator or PasteGenerator(), progress=False, echo=lambda _m: None
+    )
 
 
 def rows(path: Path) -> list[dict]:

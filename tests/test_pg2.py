@@ -14,20 +14,33 @@ from safetensors.torch import load_file
 from augreid.data import flip_pose, pose_maps
 from augreid.data.keypoints import FLIP_ORDER
 from augreid.errors import ConfigError
+from augreid.tomlfile import parse_override
 from generators.pg2 import find_latest_checkpoint, load_generator, load_preset, preset_names
-from generators.pg2.config import parse_override
 from generators.pg2.data import PairDataset, StepBatchSampler, scale_pose
-from generators.pg2.losses import discriminator_loss, masked_l1, pose_mask_l1
-from generators.pg2.model import G1, G2, PG2, Discriminator, count_parameters
 from generators.pg2.train import TrainingDiverged, prepare_data, train_generator
+from test_pg2_networks import expected_g1_parameters
 
 # A PG2 small enough for tests: 32x16 images, N = 3, a few channels.
 TINY = {
-    "model.image_size": [32, 16], "model.blocks": 3, "model.hidden": 8, "model.g2_hidden": 4,
-    "model.d_hidden": 4, "model.d_layers": 2, "pose.radius": 1.5, "pose.mask_radius": 1.5,
-    "data.max_pairs": 12, "train.batch_size": 4, "train.lr_g": 1e-3, "train.lr_d": 1e-3,
-    "train.stage1_steps": 4, "train.stage2_steps": 4, "train.joint_steps": 2,
-    "log.log_every": 1, "log.image_every": 5, "log.checkpoint_every": 3, "log.keep_last": 2,
+    "model.image_size": [32, 16],
+    "model.blocks": 3,
+    "model.hidden": 8,
+    "model.g2_hidden": 4,
+    "model.d_hidden": 4,
+    "model.d_layers": 2,
+    "pose.radius": 1.5,
+    "pose.mask_radius": 1.5,
+    "data.max_pairs": 12,
+    "train.batch_size": 4,
+    "train.lr_g": 1e-3,
+    "train.lr_d": 1e-3,
+    "train.stage1_steps": 4,
+    "train.stage2_steps": 4,
+    "train.joint_steps": 2,
+    "log.log_every": 1,
+    "log.image_every": 5,
+    "log.checkpoint_every": 3,
+    "log.keep_last": 2,
 }
 
 
@@ -66,7 +79,7 @@ def test_presets_ship_and_validate():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"model.hidden": "wide"}, "model.hidden must be an integer"),
+        ({"model.hidden": "wide"}, "model.hidden: expected int"),
         ({"model.colour": 3}, "unknown key"),
         ({"model.image_size": [100, 64]}, "divisible by 2^(blocks-1)"),
         ({"pose.map_mode": "stars"}, "pose.map_mode"),
@@ -83,104 +96,11 @@ def test_unknown_preset_and_preset_file(tmp_path):
     with pytest.raises(ConfigError, match="unknown preset"):
         load_preset("no-such-preset")
     path = tmp_path / "mine.toml"
-    path.write_text('[model]\nimage_size = [64, 32]\nblocks = 4\nhidden = 4\n')
+    path.write_text("[model]\nimage_size = [64, 32]\nblocks = 4\nhidden = 4\n")
     cfg = load_preset(path)
     assert cfg.name == "mine" and cfg.model.image_size == (64, 32) and cfg.model.z_dim == 64
     assert parse_override("train.stage1_steps=7") == ("train.stage1_steps", 7)
     assert parse_override("pose.map_mode=gaussian") == ("pose.map_mode", "gaussian")
-
-
-# ---------------------------------------------------------------- networks
-
-
-def _conv(cin: int, cout: int, k: int = 3) -> int:
-    return k * k * cin * cout + cout
-
-
-def expected_g1_parameters(m) -> int:
-    """G1 as the paper describes it, counted independently of the module code."""
-    n, h, z = m.blocks, m.hidden, m.z_dim
-    bottom = (m.image_size[0] // 2 ** (n - 1)) * (m.image_size[1] // 2 ** (n - 1))
-    total = _conv(3 + 18, h)
-    total += sum(2 * _conv(h * (i + 1), h * (i + 1)) for i in range(n))  # residual blocks
-    total += sum(_conv(h * (i + 1), h * (i + 2)) for i in range(n - 1))  # stride-2 convs
-    total += (h * n * bottom) * z + z + z * (h * bottom) + h * bottom  # FC bottleneck
-    channels = h
-    for i in range(n):
-        channels += h * (n - i)
-        total += 2 * _conv(channels, channels)
-        if i < n - 1:
-            total += _conv(channels, h * (n - i - 1), k=1)
-            channels = h * (n - i - 1)
-    return total + _conv(2 * h, 3)
-
-
-def expected_g2_parameters(m) -> int:
-    n, h = m.blocks - 2, m.g2_hidden
-    total = _conv(6, h) + sum(2 * _conv(h * (i + 1), h * (i + 1)) for i in range(n))
-    total += sum(_conv(h * (i + 1), h * (i + 2)) for i in range(n - 1))
-    for i in range(n):
-        total += _conv((h * n if i == 0 else h) + h * (n - i), h) + _conv(h, h)
-    return total + _conv(h, 3)
-
-
-def expected_d_parameters(m) -> int:
-    total, cin = 0, 6
-    for i in range(m.d_layers):
-        cout = m.d_hidden * 2**i
-        total += 25 * cin * cout + (cout if i == 0 else 2 * cout)  # bias on layer 0, batch norm after
-        cin = cout
-    pixels = (m.image_size[0] // 2**m.d_layers) * (m.image_size[1] // 2**m.d_layers)
-    return total + cin * pixels + 1
-
-
-@pytest.mark.parametrize("preset", ["cpu-small", "paper-128x64", "fashion-256x256"])
-def test_parameter_counts_and_shapes(preset):
-    m = load_preset(preset).model
-    h, w = m.image_size
-    with torch.device("meta"):  # shapes and counts without allocating the paper-size weights
-        g1, g2, d = G1(m), G2(m), Discriminator(m)
-        assert count_parameters(g1) == expected_g1_parameters(m)
-        assert count_parameters(g2) == expected_g2_parameters(m)
-        assert count_parameters(d) == expected_d_parameters(m)
-        cond, maps = torch.empty(2, 3, h, w), torch.empty(2, 18, h, w)
-        coarse = g1(cond, maps)
-        assert coarse.shape == (2, 3, h, w)
-        assert g2(coarse, cond).shape == (2, 3, h, w)
-        assert d(cond, coarse).shape == (2,)
-        assert g1.fc_down.out_features == 64
-
-
-def test_paper_g1_matches_the_paper_layout():
-    m = load_preset("paper-128x64").model
-    with torch.device("meta"):
-        g1 = G1(m)
-    assert [b.body[0].in_channels for b in g1.encoder.blocks] == [128, 256, 384, 512, 640]
-    assert g1.bottom == (8, 4) and g1.fc_down.in_features == 640 * 32
-    assert not any(isinstance(x, (torch.nn.BatchNorm2d, torch.nn.Dropout)) for x in g1.modules())
-    assert count_parameters(g1) == expected_g1_parameters(m)
-
-
-def test_cpu_small_runs_forward_for_real():
-    m = load_preset("cpu-small").model
-    torch.manual_seed(0)
-    net = PG2(m)
-    coarse, refined = net(torch.rand(2, 3, *m.image_size) * 2 - 1, torch.rand(2, 18, *m.image_size))
-    assert coarse.shape == refined.shape == (2, 3, *m.image_size)
-    assert torch.isfinite(refined).all() and coarse.abs().mean() > 0
-    assert torch.equal(coarse, refined)  # G2's difference map starts at zero: stage II starts from G1
-    diff = net.g2(coarse, torch.zeros_like(coarse))
-    assert diff.abs().max() == 0
-
-
-def test_losses():
-    pred, target = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
-    mask = torch.zeros(1, 1, 4, 4)
-    mask[..., :2, :] = 1
-    assert pose_mask_l1(pred, target, mask).item() == pytest.approx(1.5)  # |1| * (1 + M), half the pixels in M
-    assert masked_l1(pred, target, mask).item() == pytest.approx(1.0)
-    confident = discriminator_loss(torch.tensor([20.0]), torch.tensor([-20.0]))
-    assert confident.item() < 1e-6 < discriminator_loss(torch.tensor([-1.0]), torch.tensor([1.0])).item()
 
 
 # ---------------------------------------------------------------- data
@@ -210,7 +130,9 @@ def test_step_sampler_is_a_function_of_the_step_and_splits_ranks():
     batches = list(full)
     assert batches == list(StepBatchSampler(10, 4, 0, 8, seed=3, flip=True))
     assert list(StepBatchSampler(10, 4, 5, 8, seed=3, flip=True)) == batches[5:]
-    assert {i for b in batches[:2] for i, _ in b} | {i for i, _ in batches[2][:2]} == set(range(10))  # epoch 0 covers all
+    assert {i for b in batches[:2] for i, _ in b} | {i for i, _ in batches[2][:2]} == set(
+        range(10)
+    )  # epoch 0 covers all
     for step in (0, 3, 7):
         ranks = [StepBatchSampler(10, 4, 0, 8, seed=3, flip=True, rank=r, world=2).batch(step) for r in (0, 1)]
         assert ranks[0] + ranks[1] == batches[step]
@@ -221,16 +143,27 @@ def test_step_sampler_is_a_function_of_the_step_and_splits_ranks():
 
 
 def test_overfitting_a_handful_of_pairs_cuts_the_masked_l1(tmp_path, demo_root):
-    cfg = tiny(**{
-        "data.max_pairs": 4, "data.flip": False, "train.batch_size": 4, "train.lr_g": 2e-3,
-        "train.stage1_steps": 300, "train.stage2_steps": 0, "train.joint_steps": 0,
-        "log.checkpoint_every": 1000, "log.image_every": 1000,
-    })
+    cfg = tiny(
+        **{
+            "data.max_pairs": 4,
+            "data.flip": False,
+            "train.batch_size": 4,
+            "train.lr_g": 2e-3,
+            "train.stage1_steps": 300,
+            "train.stage2_steps": 0,
+            "train.joint_steps": 0,
+            "log.checkpoint_every": 1000,
+            "log.image_every": 1000,
+        }
+    )
     result = train_generator(cfg, demo_root, out=tmp_path / "overfit", progress=False)
     losses = [h["stage1/pose_mask_l1"] for h in result.history]
     assert len(losses) == 300 and result.finished
     first, last = losses[0], float(np.mean(losses[-5:]))
-    assert last < first / 6, (first, last)  # about 10x here; every batch is the same 4 pairs, so this is the training loss
+    assert last < first / 6, (
+        first,
+        last,
+    )  # about 10x here; every batch is the same 4 pairs, so this is the training loss
 
 
 def test_checkpoint_round_trip(tiny_run, tiny_data, demo_root):
@@ -253,7 +186,10 @@ def test_checkpoint_round_trip(tiny_run, tiny_data, demo_root):
     maps = torch.from_numpy(np.stack([gen.render_pose(pose)] * 2))
     assert np.array_equal(gen.render_pose(pose), pose_maps(pose, (32, 16), radius=1.5))
     big = pose * 4  # the same pose in a 128x64 image, scaled as training scales it
-    assert np.array_equal(gen.render_pose(big, source_size=(128, 64)), pose_maps(scale_pose(big, (128, 64), (32, 16)), (32, 16), radius=1.5))
+    assert np.array_equal(
+        gen.render_pose(big, source_size=(128, 64)),
+        pose_maps(scale_pose(big, (128, 64), (32, 16)), (32, 16), radius=1.5),
+    )
     out = gen.generate(cond, maps)
     assert out.shape == (2, 3, 32, 16) and out.min() >= -1 and out.max() <= 1 and not out.requires_grad
     with torch.no_grad():
@@ -301,6 +237,7 @@ def test_exact_resume_matches_an_uninterrupted_run(tmp_path, tiny_data, demo_roo
     sa = torch.load(straight.checkpoint.with_suffix(".state.pt"), weights_only=False)
     sb = torch.load(resumed.checkpoint.with_suffix(".state.pt"), weights_only=False)
     assert all(torch.equal(sa["disc"][k], sb["disc"][k]) for k in sa["disc"])
+
     def losses_only(history):
         return [{k: v for k, v in h.items() if k != "it_per_s"} for h in history]
 
@@ -309,9 +246,9 @@ def test_exact_resume_matches_an_uninterrupted_run(tmp_path, tiny_data, demo_roo
 
 def test_mixed_precision_and_channels_last_code_paths(tmp_path, tiny_data):
     """The CUDA-only options, exercised on CPU (bfloat16 autocast works there too)."""
-    from generators.pg2.train import Dist, Trainer
+    from generators.pg2.train import DistInfo, Trainer
 
-    trainer = Trainer(tiny(), tiny_data, tmp_path / "amp", torch.device("cpu"), Dist(), progress=False)
+    trainer = Trainer(tiny(), tiny_data, tmp_path / "amp", torch.device("cpu"), DistInfo(), progress=False)
     trainer.amp = trainer.channels_last = True
     trainer.net.to(memory_format=torch.channels_last)
     trainer.disc.to(memory_format=torch.channels_last)
@@ -382,14 +319,21 @@ def test_scores_of_identical_and_different_images():
     other = image.copy()
     other[0:4] = 0  # outside the mask: only the unmasked scores change
     moved = score_image(image, other, mask)
-    assert moved["ssim"] < 1 and moved["psnr"] < 100 and moved["mask_ssim"] == pytest.approx(1.0) and moved["masked_l1"] == 0.0
+    assert (
+        moved["ssim"] < 1
+        and moved["psnr"] < 100
+        and moved["mask_ssim"] == pytest.approx(1.0)
+        and moved["masked_l1"] == 0.0
+    )
 
 
 def test_eval_gen_scores_held_out_pairs(tiny_run, demo_root, tmp_path):
     from augreid.data import load_market
     from generators.pg2.quality import evaluate_generator
 
-    report = evaluate_generator(tiny_run.checkpoint, demo_root, out=tmp_path / "eval", max_pairs=20, batch_size=8, progress=False)
+    report = evaluate_generator(
+        tiny_run.checkpoint, demo_root, out=tmp_path / "eval", max_pairs=20, batch_size=8, progress=False
+    )
     assert report["pairs"] == 20
     assert list(report["methods"]) == ["G1", "refined", "copy condition", "mean training image"]
     test_names = {r.name for split in (load_market(demo_root).query, load_market(demo_root).gallery) for r in split}
@@ -432,19 +376,34 @@ def test_cli_train_gen_then_eval_gen(tmp_path, demo_root):
 
     preset = tmp_path / "tiny.toml"
     preset.write_text(
-        '[model]\nimage_size = [32, 16]\nblocks = 3\nhidden = 4\ng2_hidden = 4\nd_hidden = 4\nd_layers = 2\n'
-        '[pose]\nradius = 1.5\nmask_radius = 1.5\n[data]\nmax_pairs = 8\n'
-        '[train]\nbatch_size = 2\nstage1_steps = 2\nstage2_steps = 1\n[log]\nlog_every = 1\n'
+        "[model]\nimage_size = [32, 16]\nblocks = 3\nhidden = 4\ng2_hidden = 4\nd_hidden = 4\nd_layers = 2\n"
+        "[pose]\nradius = 1.5\nmask_radius = 1.5\n[data]\nmax_pairs = 8\n"
+        "[train]\nbatch_size = 2\nstage1_steps = 2\nstage2_steps = 1\n[log]\nlog_every = 1\n"
     )
     runner = CliRunner()
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train-gen", "--data", str(demo_root), "--preset", str(preset), "--out", str(out),
-                                 "--set", "train.stage2_steps=2", "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "train-gen",
+            "--data",
+            str(demo_root),
+            "--preset",
+            str(preset),
+            "--out",
+            str(out),
+            "--set",
+            "train.stage2_steps=2",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     gen = load_generator(out)
     assert gen.config["step"] == 4 and gen.config["preset"] == "tiny"
-    result = runner.invoke(app, ["eval-gen", str(out), "--data", str(demo_root), "--out", str(tmp_path / "ev"),
-                                 "--max-pairs", "6", "--quiet"])
+    result = runner.invoke(
+        app,
+        ["eval-gen", str(out), "--data", str(demo_root), "--out", str(tmp_path / "ev"), "--max-pairs", "6", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     assert "copy condition" in result.output and (tmp_path / "ev" / "metrics.json").is_file()
     bad = runner.invoke(app, ["train-gen", "--data", str(demo_root), "--preset", "nope", "--out", str(tmp_path / "x")])

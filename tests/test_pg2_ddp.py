@@ -47,9 +47,28 @@ def test_ddp_gloo_two_processes_matches_one_process(tmp_path, demo_root):
     out_ddp = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-        "-m", "augreid.cli", "train-gen", "--data", str(demo_root), "--preset", str(preset), "--out", str(out_ddp),
-        "--device", "cpu", "--threads", "1", "--quiet",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "augreid.cli",
+        "train-gen",
+        "--data",
+        str(demo_root),
+        "--preset",
+        str(preset),
+        "--out",
+        str(out_ddp),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

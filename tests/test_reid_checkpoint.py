@@ -58,8 +58,18 @@ def test_load_reid_model_from_folder_and_file_gives_same_features(trained):
         assert not loaded.training
         with torch.no_grad():
             assert torch.allclose(loaded(x), expected, atol=1e-6)
-    for key in ("model_name", "num_classes", "height", "width", "norm_mean", "norm_std",
-                "dataset_fingerprint", "seed", "label_scheme", "synthetic"):
+    for key in (
+        "model_name",
+        "num_classes",
+        "height",
+        "width",
+        "norm_mean",
+        "norm_std",
+        "dataset_fingerprint",
+        "seed",
+        "label_scheme",
+        "synthetic",
+    ):
         assert key in info
     assert (info["height"], info["width"], info["seed"], info["label_scheme"]) == (64, 32, 3, "same-id")
 

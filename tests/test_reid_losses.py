@@ -158,7 +158,7 @@ def test_config_errors_are_listed_together(tmp_path):
     path.write_text('epochs = "ten"\nlabel_scheme = "lsro"\nbogus = 1\n')
     with pytest.raises(ConfigError) as err:
         resolve_config(path)
-    assert "epochs: expected int" in str(err.value) and "bogus: unknown setting" in str(err.value)
+    assert "epochs: expected int" in str(err.value) and "bogus: unknown key" in str(err.value)
     with pytest.raises(ConfigError, match="synthetic_ratio: given without a synthetic folder"):
         resolve_config(overrides={"synthetic_ratio": 0.2})
     with pytest.raises(ConfigError, match="label_scheme: 'pseudo' is not one of"):

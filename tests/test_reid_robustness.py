@@ -16,8 +16,22 @@ from augreid.reid.losses import SyntheticLabelCrossEntropy
 from augreid.reid.train import TrainingDiverged, train_reid
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-TINY = ["--height", "64", "--width", "32", "--epochs", "1", "--batch-size", "16", "--workers", "0",
-        "--threads", "1", "--set", "max_iters_per_epoch=2"]
+TINY = [
+    "--height",
+    "64",
+    "--width",
+    "32",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--workers",
+    "0",
+    "--threads",
+    "1",
+    "--set",
+    "max_iters_per_epoch=2",
+]
 
 
 def _copy(demo_root: Path, tmp_path: Path) -> Path:
@@ -39,8 +53,11 @@ def _one_line(output: str) -> str:
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_unreadable_training_image_stops_before_the_first_batch(demo_root, tmp_path, damage):
     root = _copy(demo_root, tmp_path)
-    victim = sorted((root / "Market-1501-v15.09.15" / "bounding_box_train").glob("*.jpg"))[3] \
-        if (root / "Market-1501-v15.09.15").is_dir() else sorted((root / "bounding_box_train").glob("*.jpg"))[3]
+    victim = (
+        sorted((root / "Market-1501-v15.09.15" / "bounding_box_train").glob("*.jpg"))[3]
+        if (root / "Market-1501-v15.09.15").is_dir()
+        else sorted((root / "bounding_box_train").glob("*.jpg"))[3]
+    )
     data = victim.read_bytes()
     victim.write_bytes(b"" if damage == "empty" else data[:600])
     result = _invoke("--out", str(tmp_path / "run"), "--data", str(root), *TINY)
@@ -51,8 +68,18 @@ def test_unreadable_training_image_stops_before_the_first_batch(demo_root, tmp_p
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_finished_epoch(demo_root, tmp_path, monkeypatch):
-    settings = {"data": str(demo_root), "height": 64, "width": 32, "epochs": 2, "batch_size": 16,
-                "max_iters_per_epoch": 2, "workers": 0, "threads": 1, "evaluate": False, "method": "softmax"}
+    settings = {
+        "data": str(demo_root),
+        "height": 64,
+        "width": 32,
+        "epochs": 2,
+        "batch_size": 16,
+        "max_iters_per_epoch": 2,
+        "workers": 0,
+        "threads": 1,
+        "evaluate": False,
+        "method": "softmax",
+    }
     config = resolve_config(overrides=settings)
     train_reid(config, tmp_path / "run", progress=False)
     before = (tmp_path / "run" / "checkpoint.pth").read_bytes()
@@ -60,7 +87,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_finished_epoch(demo_root, tmp_
     shutil.rmtree(tmp_path / "run2", ignore_errors=True)
     shutil.copytree(tmp_path / "run", tmp_path / "run2")
     (tmp_path / "run2" / "config.toml").write_text(longer.to_toml())
-    monkeypatch.setattr(SyntheticLabelCrossEntropy, "forward", lambda self, x, y, is_synthetic=None: x.sum() * float("nan"))
+    monkeypatch.setattr(
+        SyntheticLabelCrossEntropy, "forward", lambda self, x, y, is_synthetic=None: x.sum() * float("nan")
+    )
     with pytest.raises(TrainingDiverged, match="loss became nan in epoch 3, batch 1"):
         train_reid(longer, tmp_path / "run2", progress=False)
     assert (tmp_path / "run2" / "checkpoint.pth").read_bytes() == before
@@ -84,14 +113,17 @@ def test_out_that_is_a_file(tmp_path):
     assert result.exit_code == 2 and "is a file" in _one_line(result.output)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--lr", "nan"], "lr: nan must be a finite number"),
-    (["--lr", "inf"], "lr: inf must be a finite number"),
-    (["--height", "7"], "too small"),
-    (["--threads", "-2"], "threads: -2 must be at least 0"),
-    (["--device", "banana"], "device: 'banana' is not one of"),
-    (["--method", "arcface"], "method: 'arcface' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--lr", "nan"], "lr: nan must be a finite number"),
+        (["--lr", "inf"], "lr: inf must be a finite number"),
+        (["--height", "7"], "too small"),
+        (["--threads", "-2"], "threads: -2 must be at least 0"),
+        (["--device", "banana"], "device: 'banana' is not one of"),
+        (["--method", "arcface"], "method: 'arcface' is not one of"),
+    ],
+)
 def test_bad_option_values_are_one_line_errors(tmp_path, args, message):
     result = _invoke("--out", str(tmp_path / "run"), *args)
     assert result.exit_code == 2 and message in result.output

@@ -19,12 +19,21 @@ from augreid.reid.train import train_reid
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-TINY = {"height": 64, "width": 32, "epochs": 1, "batch_size": 16, "max_iters_per_epoch": 2,
-        "workers": 0, "threads": 1, "evaluate": False}
+TINY = {
+    "height": 64,
+    "width": 32,
+    "epochs": 1,
+    "batch_size": 16,
+    "max_iters_per_epoch": 2,
+    "workers": 0,
+    "threads": 1,
+    "evaluate": False,
+}
 
 
-def make_synthetic(real_root: Path, out: Path, every: int = 6, camera: str = "c7", fingerprint: str | None = None,
-                   pid_offset: int = 0) -> Path:
+def make_synthetic(
+    real_root: Path, out: Path, every: int = 6, camera: str = "c7", fingerprint: str | None = None, pid_offset: int = 0
+) -> Path:
     """A stand-in synthetic folder: mirrored real training images renamed to an unused camera."""
     from PIL import Image, ImageOps
 
@@ -36,11 +45,25 @@ def make_synthetic(real_root: Path, out: Path, every: int = 6, camera: str = "c7
         name = f"{pid:04d}_{camera}s1_{len(rows):06d}_00.jpg"
         with Image.open(record.path) as img:
             ImageOps.mirror(img).save(out / "bounding_box_train" / name)
-        rows.append(json.dumps({"file": name, "source": record.name, "pid": pid, "target_pose": None,
-                                "generator_hash": "test", "seed": 0, "quality": 1.0}))
+        rows.append(
+            json.dumps(
+                {
+                    "file": name,
+                    "source": record.name,
+                    "pid": pid,
+                    "target_pose": None,
+                    "generator_hash": "test",
+                    "seed": 0,
+                    "quality": 1.0,
+                }
+            )
+        )
     (out / "manifest.jsonl").write_text("\n".join(rows) + "\n")
-    (out / "synth.json").write_text(json.dumps({"dataset_fingerprint": fingerprint or market.fingerprint(), "status": "complete",
-                                                "num_images": len(rows)}))
+    (out / "synth.json").write_text(
+        json.dumps(
+            {"dataset_fingerprint": fingerprint or market.fingerprint(), "status": "complete", "num_images": len(rows)}
+        )
+    )
     return out
 
 
@@ -62,8 +85,9 @@ def test_registered_dataset_works_in_torchreids_own_datamanager(demo_root, marke
     register_datasets()  # idempotent: torchreid itself refuses a second registration
     from torchreid.reid.data import ImageDataManager
 
-    manager = ImageDataManager(root=str(demo_root), sources="augreid_market", height=64, width=32,
-                               batch_size_train=8, workers=0, use_gpu=False)
+    manager = ImageDataManager(
+        root=str(demo_root), sources="augreid_market", height=64, width=32, batch_size_train=8, workers=0, use_gpu=False
+    )
     assert manager.num_train_pids == market.num_train_pids
     assert len(manager.test_loader["augreid_market"]["query"].dataset) == len(market.query)
     batch = next(iter(manager.train_loader))
@@ -226,9 +250,28 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
     from augreid.cli import app
 
     out = tmp_path / "real"
-    args = ["train-reid", "--out", str(out), "--data", str(demo_root), "--height", "64", "--width", "32",
-            "--epochs", "1", "--batch-size", "16", "--workers", "0", "--threads", "1", "--seed", "5",
-            "--evaluate"]
+    args = [
+        "train-reid",
+        "--out",
+        str(out),
+        "--data",
+        str(demo_root),
+        "--height",
+        "64",
+        "--width",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--evaluate",
+    ]
     config = tmp_path / "limit.toml"
     config.write_text("max_iters_per_epoch = 2\n")
     result = CliRunner().invoke(app, args + ["--config", str(config)])
@@ -252,9 +295,17 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
 @pytest.mark.parametrize("method", ["softmax", "triplet", "bot"])
 @pytest.mark.parametrize("scheme", ["same-id", "lsro", "smoothed-id"])
 def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, method):
-    config = resolve_config(overrides={**TINY, "data": str(demo_root), "synthetic": str(synth_root),
-                                       "synthetic_ratio": 0.25, "label_scheme": scheme, "method": method,
-                                       "max_synthetic_per_id": 2})
+    config = resolve_config(
+        overrides={
+            **TINY,
+            "data": str(demo_root),
+            "synthetic": str(synth_root),
+            "synthetic_ratio": 0.25,
+            "label_scheme": scheme,
+            "method": method,
+            "max_synthetic_per_id": 2,
+        }
+    )
     result = train_reid(config, tmp_path / "run", progress=False)
     model, info = load_reid_model(result.run_dir)
     assert info["label_scheme"] == scheme and info["method"] == method

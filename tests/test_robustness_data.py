@@ -42,8 +42,14 @@ def test_data_check_still_reports_with_two_train_csvs(two_train_csvs):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "bounding_box_train" in result.output and "query" in result.output  # the report is there
     assert "several train keypoint files" in result.output and "--train-keypoints" in result.output
-    named = invoke("data", "check", two_train_csvs, "--no-verify-images",
-                   "--train-keypoints", two_train_csvs / "demo-annotation-train.csv")
+    named = invoke(
+        "data",
+        "check",
+        two_train_csvs,
+        "--no-verify-images",
+        "--train-keypoints",
+        two_train_csvs / "demo-annotation-train.csv",
+    )
     assert named.exit_code == 0 and named.output.rstrip().endswith("OK"), named.output
 
 
@@ -54,11 +60,23 @@ def test_commands_accept_two_train_csvs_when_one_is_named(two_train_csvs, tmp_pa
     assert resolve_source(two_train_csvs).test_keypoints is not None  # test CSV unaffected: eval, eval-gen work
     with pytest.raises(KeypointError, match="several train keypoint files.*--train-keypoints"):
         resolve_source(two_train_csvs).train_poses()
-    result = invoke("train-gen", "--data", two_train_csvs, "--train-keypoints", chosen, "--out", tmp_path / "g",
-                    "--quiet", "--threads", "1", *tiny_gen_args())
+    result = invoke(
+        "train-gen",
+        "--data",
+        two_train_csvs,
+        "--train-keypoints",
+        chosen,
+        "--out",
+        tmp_path / "g",
+        "--quiet",
+        "--threads",
+        "1",
+        *tiny_gen_args(),
+    )
     assert result.exit_code == 0, result.output
-    result = invoke("train-gen", "--data", two_train_csvs, "--out", tmp_path / "h", "--quiet", "--threads", "1",
-                    *tiny_gen_args())
+    result = invoke(
+        "train-gen", "--data", two_train_csvs, "--out", tmp_path / "h", "--quiet", "--threads", "1", *tiny_gen_args()
+    )
     assert_one_line_error(result, "copy-annotation-train.csv", "--train-keypoints")
 
 
@@ -125,8 +143,19 @@ def test_train_gen_refuses_cross_identity_and_self_pairs(data, tmp_path):
     same = next(n for n in names[1:] if n[:4] == names[0][:4])
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(f"from,to\n{names[0]},{same}\n{names[0]},{other}\n{same},{same}\n")
-    result = invoke("train-gen", "--data", data, "--pairs", pairs, "--out", tmp_path / "g", "--quiet",
-                    "--threads", "1", *tiny_gen_args())
+    result = invoke(
+        "train-gen",
+        "--data",
+        data,
+        "--pairs",
+        pairs,
+        "--out",
+        tmp_path / "g",
+        "--quiet",
+        "--threads",
+        "1",
+        *tiny_gen_args(),
+    )
     line = assert_one_line_error(result, str(pairs), "two different identities at line 3", "self-pairs")
     assert "line 4" in line
     assert not (tmp_path / "g").exists()
@@ -155,8 +184,21 @@ def test_unfinished_or_manifestless_synthetic_set_is_refused(demo_root, tmp_path
     with pytest.raises(DatasetError, match=r"augreid synth --out") as info:
         load_synthetic_set(folder, load_market(demo_root))
     assert str(folder) in str(info.value) and "\n" not in str(info.value)
-    result = invoke("train-reid", "--data", demo_root, "--synthetic", folder, "--out", tmp_path / "run",
-                    "--epochs", "1", "--device", "cpu", "--workers", "0")
+    result = invoke(
+        "train-reid",
+        "--data",
+        demo_root,
+        "--synthetic",
+        folder,
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    )
     assert_one_line_error(result, str(folder), "augreid synth")
 
 

@@ -19,8 +19,14 @@ def fake_run(folder: Path, demo_root: Path, done: int, planned: int) -> Path:
 
     market = load_market(demo_root)
     model = build_reid_model("osnet_x0_25", market.num_train_pids)
-    info = {"model_name": "osnet_x0_25", "num_classes": market.num_train_pids, "height": 64, "width": 32,
-            "seed": 0, "dataset_fingerprint": market.fingerprint()}
+    info = {
+        "model_name": "osnet_x0_25",
+        "num_classes": market.num_train_pids,
+        "height": 64,
+        "width": 32,
+        "seed": 0,
+        "dataset_fingerprint": market.fingerprint(),
+    }
     save_reid_checkpoint(folder, model, info, epoch=done)
     update_run_json(folder, {"config": {"epochs": planned}})
     return folder
@@ -44,8 +50,21 @@ def test_eval_refuses_an_unfinished_run(killed_run, demo_root, tmp_path):
 def test_eval_marks_an_unfinished_run_when_allowed(killed_run, demo_root, tmp_path, monkeypatch):
     monkeypatch.chdir(demo_root.parent)  # paths below the working folder are recorded relative to it
     out = tmp_path / "eval"
-    result = invoke("eval", "--run", f"base={killed_run}", "--data", demo_root, "--out", out, "--quiet",
-                    "--no-cache", "--no-plots", "--resamples", "20", "--allow-unfinished")
+    result = invoke(
+        "eval",
+        "--run",
+        f"base={killed_run}",
+        "--data",
+        demo_root,
+        "--out",
+        out,
+        "--quiet",
+        "--no-cache",
+        "--no-plots",
+        "--resamples",
+        "20",
+        "--allow-unfinished",
+    )
     assert result.exit_code == 0, result.output
     assert "note: base: unfinished: 1 of 3 epochs" in result.output
     comparison = json.loads((out / "comparison.json").read_text())
@@ -57,8 +76,20 @@ def test_eval_marks_an_unfinished_run_when_allowed(killed_run, demo_root, tmp_pa
 def test_finished_run_is_scored_without_a_mark(demo_root, tmp_path):
     run = fake_run(tmp_path / "done", demo_root, done=2, planned=2)
     out = tmp_path / "eval"
-    result = invoke("eval", "--run", f"base={run}", "--data", demo_root, "--out", out, "--quiet", "--no-cache",
-                    "--no-plots", "--resamples", "20")
+    result = invoke(
+        "eval",
+        "--run",
+        f"base={run}",
+        "--data",
+        demo_root,
+        "--out",
+        out,
+        "--quiet",
+        "--no-cache",
+        "--no-plots",
+        "--resamples",
+        "20",
+    )
     assert result.exit_code == 0, result.output
     assert "unfinished" not in result.output
     assert "unfinished" not in json.loads((out / "comparison.json").read_text())["runs"][0]["info"]
@@ -72,8 +103,8 @@ name = "bad"
 output = "{output}"
 [generator]
 preset = "cpu-smal"
-eval_pairs = -1
-batch_size = 0
+[eval_gen]
+max_pairs = -1
 [synth]
 num_poses = 0
 [reid]
@@ -89,19 +120,29 @@ def test_dry_run_reports_every_bad_value_before_any_stage(tmp_path):
     recipe.write_text(BAD_RECIPE.format(output=tmp_path / "runs"))
     result = invoke("run", recipe, "--dry-run")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    for expected in ("generator.eval_pairs: -1", "generator.batch_size: 0", "synth.num_poses: 0",
-                     "reid.epochs: -1", "reid.batch_size: 0", "reid.lr: -1 must be > 0",
-                     "unknown preset 'cpu-smal'", "unknown model 'osnet_x0_2'"):
+    for expected in (
+        "eval_gen.max_pairs: must be 0 or more, got -1",
+        "synth.num_poses: must be at least 1, got 0",
+        "reid.epochs: -1",
+        "reid.batch_size: 0",
+        "reid.lr: -1.0 must be a finite number > 0",
+        "unknown preset 'cpu-smal'",
+        "unknown model 'osnet_x0_2'",
+    ):
         assert expected in result.stderr, expected
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("reid.lr=nan", "reid.lr: nan is not a finite number"),
-    ("reid.lr=inf", "reid.lr: inf is not a finite number"),
-    ("synth.min_quality=1.5", "synth.min_quality: 1.5"),
-    ("reid.height=7", "reid.height: 7"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("reid.lr=nan", "reid.lr: nan must be a finite number"),
+        ("reid.lr=inf", "reid.lr: inf must be a finite number"),
+        ("synth.min_quality={pose=1.5}", "synth.min_quality: pose=1.5 must be a number in [-1, 1]"),
+        ("generator.train.batch_size=0", "generator.train.batch_size: must be >= 1"),
+        ("reid.height=7", "reid.height/width: 7x64"),
+    ],
+)
 def test_overrides_are_range_checked_too(tmp_path, override, message):
     recipe = tmp_path / "ok.toml"
     recipe.write_text(f'name = "ok"\noutput = "{tmp_path / "runs"}"\n')

@@ -126,8 +126,20 @@ def test_truncated_safetensors_in_eval_gen_and_synth(tmp_path, tiny_gen, demo_ro
     broken = truncated_copy(tiny_gen, tmp_path / "ckpt")
     result = invoke("eval-gen", broken, "--data", demo_root, "--max-pairs", "2", "--quiet", "--out", tmp_path / "e")
     assert_one_line_error(result, str(broken), "corrupt")
-    result = invoke("synth", "--data", demo_root, "--generator", broken, "--out", tmp_path / "s", "--max-ids", "1",
-                    "--no-progress", "--device", "cpu")
+    result = invoke(
+        "synth",
+        "--data",
+        demo_root,
+        "--generator",
+        broken,
+        "--out",
+        tmp_path / "s",
+        "--max-ids",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert_one_line_error(result, str(broken), "corrupt")
 
 
@@ -189,7 +201,17 @@ def test_cuda_asked_for_without_cuda_in_synth_and_eval_gen(tmp_path, tiny_gen, d
     before = tree_digest(tiny_gen)
     result = invoke("eval-gen", tiny_gen, "--data", demo_root, "--device", "cuda", "--quiet", "--out", tmp_path / "e")
     assert_one_line_error(result, "--device cuda", "no CUDA")
-    result = invoke("synth", "--data", demo_root, "--generator", tiny_gen, "--out", tmp_path / "s", "--device", "cuda",
-                    "--no-progress")
+    result = invoke(
+        "synth",
+        "--data",
+        demo_root,
+        "--generator",
+        tiny_gen,
+        "--out",
+        tmp_path / "s",
+        "--device",
+        "cuda",
+        "--no-progress",
+    )
     assert_one_line_error(result, "--device cuda", "no CUDA")
     assert not (tmp_path / "s").exists() and tree_digest(tiny_gen) == before

@@ -120,7 +120,9 @@ def _verify_images(report: DatasetReport, records: list, split: str, sizes: dict
         (h, w), count = common[0]
         if count < len([r for r in records if r.name in sizes]):
             others = sum(1 for r in records if r.name in sizes and sizes[r.name] != (h, w))
-            report.warnings.append(f"{split}: {others} image(s) differ from the common size {w}x{h} and will be resized")
+            report.warnings.append(
+                f"{split}: {others} image(s) differ from the common size {w}x{h} and will be resized"
+            )
 
 
 def _keypoints_outside(poses: dict, sizes: dict[str, tuple[int, int]]) -> list[str]:

@@ -23,17 +23,21 @@ from augreid.io import atomic_write_text
 
 NUM_KEYPOINTS = 18
 MISSING = -1
+# fmt: off
 KEYPOINT_NAMES: tuple[str, ...] = (
-    "nose", "neck", "Rsho", "Relb", "Rwri", "Lsho", "Lelb", "Lwri", "Rhip",
-    "Rkne", "Rank", "Lhip", "Lkne", "Lank", "Reye", "Leye", "Rear", "Lear",
+    "nose", "neck", "Rsho", "Relb", "Rwri", "Lsho", "Lelb", "Lwri", "Rhip", "Rkne", "Rank", "Lhip", "Lkne",
+    "Lank", "Reye", "Leye", "Rear", "Lear",
 )
+# fmt: on
 KP = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 
 # The skeleton drawn in pictures (pose_utils.LIMB_SEQ of the pose-transfer code, 0-based).
+# fmt: off
 LIMBS: tuple[tuple[int, int], ...] = (
     (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
     (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (2, 16), (5, 17),
 )
+# fmt: on
 
 # Horizontal flip swaps the person's left and right joints.
 FLIP_ORDER: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
@@ -170,5 +174,6 @@ def ambiguous_keypoints(kind: str, matches: list[Path]) -> KeypointError:
     option = "--train-keypoints" if kind == "train" else "--test-keypoints"
     return KeypointError(
         f"several {kind} keypoint files in {matches[0].parent}: "
-        + ", ".join(m.name for m in matches) + f"; pass one with {option}"
+        + ", ".join(m.name for m in matches)
+        + f"; pass one with {option}"
     )

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
 from augreid.errors import DatasetError
 
 TRAIN, QUERY, GALLERY = "bounding_box_train", "query", "bounding_box_test"
@@ -183,8 +185,6 @@ def load_market(root: str | Path, *, require_eval_splits: bool = True) -> Market
 
 def read_image(path: str | Path):
     """Open an image as RGB, or raise ``DatasetError`` naming the file."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         with Image.open(path) as img:

@@ -94,7 +94,7 @@ def check_pairs(pairs: list[Pair], lines: list[int], path: Path) -> None:
     A generator learns to re-render one person: a pair of two people teaches it to
     swap identities, a self-pair to copy its input. Both only lower what it learns.
     """
-    problems = {"self-pairs (from = to)": [], "pairs of two different identities": []}
+    problems: dict[str, list[str]] = {"self-pairs (from = to)": [], "pairs of two different identities": []}
     for (a, b), lineno in zip(pairs, lines):
         if a == b:
             problems["self-pairs (from = to)"].append(f"{lineno} ({a})")
@@ -107,8 +107,10 @@ def check_pairs(pairs: list[Pair], lines: list[int], path: Path) -> None:
             problems["pairs of two different identities"].append(f"{lineno} ({a} -> {b})")
     found = [(label, rows) for label, rows in problems.items() if rows]
     if found:
-        text = "; ".join(f"{len(rows)} {label} at line {', '.join(rows[:3])}{' ...' if len(rows) > 3 else ''}"
-                         for label, rows in found)
+        text = "; ".join(
+            f"{len(rows)} {label} at line {', '.join(rows[:3])}{' ...' if len(rows) > 3 else ''}"
+            for label, rows in found
+        )
         raise DatasetError(f"{path}: {text}; every pair must be two different images of one person")
 
 

@@ -13,11 +13,13 @@ from augreid.data.keypoints import FLIP_ORDER, MISSING, NUM_KEYPOINTS, visible
 # Limbs used for the pose mask in PG2's own code (_getPoseMask, 1-based there):
 # the drawing skeleton with neck-ears instead of shoulder-ears, plus the torso
 # edges Rhip-Lhip, Lhip-Lsho, Rhip-Rsho and Rear-Lear so that the torso fills.
+# fmt: off
 MASK_LIMBS: tuple[tuple[int, int], ...] = (
     (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
     (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (1, 16), (1, 17),
     (8, 11), (11, 5), (8, 2), (16, 17),
 )
+# fmt: on
 
 
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -26,12 +28,7 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pose_maps(
-    pose: np.ndarray,
-    shape: tuple[int, int] = (128, 64),
-    *,
-    radius: float = 4.0,
-    mode: str = "disk",
-    sigma: float = 6.0,
+    pose: np.ndarray, shape: tuple[int, int] = (128, 64), *, radius: float = 4.0, mode: str = "disk", sigma: float = 6.0
 ) -> np.ndarray:
     """18-channel keypoint maps, ``float32`` of shape ``(18, H, W)``.
 
@@ -55,9 +52,7 @@ def pose_maps(
     return maps
 
 
-def _segment_distance2(
-    yy: np.ndarray, xx: np.ndarray, a: np.ndarray, b: np.ndarray
-) -> np.ndarray:
+def _segment_distance2(yy: np.ndarray, xx: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared distance of every pixel to each segment a[i]-b[i]; shape (L, H, W)."""
     a = a.astype(np.float32)[:, :, None, None]
     b = b.astype(np.float32)[:, :, None, None]
@@ -72,11 +67,7 @@ def _segment_distance2(
 
 
 def pose_mask(
-    pose: np.ndarray,
-    shape: tuple[int, int] = (128, 64),
-    *,
-    radius: float = 4.0,
-    close_size: int = 5,
+    pose: np.ndarray, shape: tuple[int, int] = (128, 64), *, radius: float = 4.0, close_size: int = 5
 ) -> np.ndarray:
     """PG2's pose mask ``M``: limbs drawn with ``radius``, then dilation + erosion (5x5 square).
 

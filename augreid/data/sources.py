@@ -28,6 +28,7 @@ def augreid_home() -> Path:
 
 def demo_root(seed: int = DEMO_SEED) -> Path:
     """The demo dataset for ``seed``, generated on first use."""
+    # lazy: the demo renderer (scipy, matplotlib) would add ~0.4 s to every `import augreid.data`
     from augreid.data.demo import DEMO_VERSION, make_demo_dataset
 
     out = augreid_home() / f"demo-seed{seed}"
@@ -70,16 +71,12 @@ class DataSource:
         if self.test_keypoints is None:
             if "test" in self.ambiguous:
                 raise ambiguous_keypoints("test", self.ambiguous["test"])
-            raise KeypointError(
-                f"no test keypoint CSV found beside {self.root}: pass one with --test-keypoints"
-            )
+            raise KeypointError(f"no test keypoint CSV found beside {self.root}: pass one with --test-keypoints")
         return read_keypoints_csv(self.test_keypoints)
 
 
 def resolve_source(
-    root: str | Path | None = None,
-    train_keypoints: str | Path | None = None,
-    test_keypoints: str | Path | None = None,
+    root: str | Path | None = None, train_keypoints: str | Path | None = None, test_keypoints: str | Path | None = None
 ) -> DataSource:
     """Resolve a dataset root (``None`` = the demo dataset) and its keypoint CSVs."""
     is_demo = root is None

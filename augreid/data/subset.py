@@ -55,7 +55,11 @@ class SubsetRecipe:
     version: int = SUBSET_VERSION
 
     def __post_init__(self) -> None:
-        if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)) or not 0.0 < self.fraction <= 1.0:
+        if (
+            isinstance(self.fraction, bool)
+            or not isinstance(self.fraction, (int, float))
+            or not 0.0 < self.fraction <= 1.0
+        ):
             raise ConfigError(f"subset fraction must be a number in (0, 1], got {self.fraction!r}")
 
     @property
@@ -75,9 +79,15 @@ class Subset:
         return hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
-        return {"recipe": asdict(self.recipe), "images": len(self.names), "identities": self.identities,
-                "total_images": self.total_images, "digest": self.digest, "names": list(self.names),
-                "selection": __doc__.split("\n\n")[1].strip()}
+        return {
+            "recipe": asdict(self.recipe),
+            "images": len(self.names),
+            "identities": self.identities,
+            "total_images": self.total_images,
+            "digest": self.digest,
+            "names": list(self.names),
+            "selection": __doc__.split("\n\n")[1].strip(),
+        }
 
 
 def _priorities(records: list[ImageRecord], fingerprint: str, seed: int) -> dict[str, int]:
@@ -112,8 +122,9 @@ def read_subset(path: str | Path) -> Subset:
     path = path / SUBSET_FILE if path.is_dir() else path
     try:
         data = json.loads(path.read_text())
-        subset = Subset(SubsetRecipe(**data["recipe"]), tuple(data["names"]), int(data["identities"]),
-                        int(data["total_images"]))
+        subset = Subset(
+            SubsetRecipe(**data["recipe"]), tuple(data["names"]), int(data["identities"]), int(data["total_images"])
+        )
     except FileNotFoundError:
         raise DatasetError(f"{path}: subset file not found") from None
     except (json.JSONDecodeError, KeyError, TypeError) as err:
@@ -127,8 +138,10 @@ def rebuild_subset(subset_file: str | Path, dataset: MarketDataset) -> Subset:
     """Select again from the recipe in ``subset_file`` and check that the same names come out."""
     recorded = read_subset(subset_file)
     if dataset.fingerprint() != recorded.recipe.dataset_fingerprint:
-        raise DatasetError(f"{subset_file}: made from dataset {recorded.recipe.dataset_fingerprint}, "
-                           f"but {dataset.root} is {dataset.fingerprint()}")
+        raise DatasetError(
+            f"{subset_file}: made from dataset {recorded.recipe.dataset_fingerprint}, "
+            f"but {dataset.root} is {dataset.fingerprint()}"
+        )
     again = select_subset(dataset.train, recorded.recipe)
     if again.names != recorded.names:
         raise DatasetError(f"{subset_file}: the recipe no longer selects the recorded images (selection changed?)")
@@ -141,8 +154,9 @@ def _link(target: Path, link: Path) -> None:
     os.symlink(os.path.abspath(target), link)
 
 
-def write_view(subset: Subset, dataset: MarketDataset, out: Path, train_keypoints: Path | None,
-               test_keypoints: Path | None) -> Path:
+def write_view(
+    subset: Subset, dataset: MarketDataset, out: Path, train_keypoints: Path | None, test_keypoints: Path | None
+) -> Path:
     """Materialise ``subset`` as a Market-layout folder ``out``; ``subset.json`` is written last."""
     root = out / VIEW_DIRNAME
     if root.exists():

@@ -49,8 +49,7 @@ class IdentityResampler:
     seed: int
 
     @classmethod
-    def create(cls, q_pids: np.ndarray, valid: np.ndarray, resamples: int = 1000, seed: int = 0
-               ) -> "IdentityResampler":
+    def create(cls, q_pids: np.ndarray, valid: np.ndarray, resamples: int = 1000, seed: int = 0) -> "IdentityResampler":
         if resamples < 1:
             raise EvaluationError(f"the number of bootstrap resamples must be at least 1, got {resamples}")
         pids = np.asarray(q_pids)[np.asarray(valid, dtype=bool)]
@@ -66,9 +65,7 @@ class IdentityResampler:
         """Mean of per-query ``values`` (valid queries only) in every resample."""
         values = np.asarray(values, dtype=np.float64)
         if len(values) != len(self.inverse):
-            raise EvaluationError(
-                f"bootstrap got {len(values)} per-query values for {len(self.inverse)} valid queries"
-            )
+            raise EvaluationError(f"bootstrap got {len(values)} per-query values for {len(self.inverse)} valid queries")
         sums = np.bincount(self.inverse, weights=values, minlength=len(self.identities))
         counts = np.bincount(self.inverse, minlength=len(self.identities)).astype(np.float64)
         return (self.weights @ sums) / (self.weights @ counts)
@@ -94,8 +91,15 @@ class IdentityResampler:
         return self.interval(draws, float(other.mean() - baseline.mean()), level)
 
 
-def paired_bootstrap(baseline: np.ndarray, other: np.ndarray, q_pids: np.ndarray, valid: np.ndarray | None = None,
-                     resamples: int = 1000, seed: int = 0, level: float = 0.95) -> BootstrapCI:
+def paired_bootstrap(
+    baseline: np.ndarray,
+    other: np.ndarray,
+    q_pids: np.ndarray,
+    valid: np.ndarray | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> BootstrapCI:
     """CI of the difference ``other - baseline`` of a per-query metric, resampling query identities.
 
     ``baseline`` and ``other`` hold one value per query (all queries, with

@@ -20,9 +20,13 @@ import numpy as np
 from augreid.data.market import MarketDataset
 from augreid.errors import AugreidError
 from augreid.evaluation.bootstrap import BootstrapCI, IdentityResampler
+from augreid.evaluation.distance import evaluate_features, rerank_distances, torch_threads
+from augreid.evaluation.features import run_features
 from augreid.evaluation.options import EvalOptions
-from augreid.evaluation.protocol import EvaluationError, Metrics, PerQueryResult, summarize
+from augreid.evaluation.protocol import EvaluationError, Metrics, PerQueryResult, evaluate_distmat, summarize
+from augreid.evaluation.search import top_matches, top_matches_from_distances
 from augreid.io import portable_path
+from augreid.reid.checkpoint import checkpoint_info, resolve_checkpoint_path
 from augreid.versions import package_versions
 
 CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "loss", "label_scheme")
@@ -68,8 +72,6 @@ def expand_run_path(pattern: str) -> list[Path]:
 
 def training_progress(path: Path) -> tuple[int | None, int | None]:
     """``(finished epochs, planned epochs)`` of a re-ID run; ``None`` where the run does not record it."""
-    from augreid.reid.checkpoint import checkpoint_info, resolve_checkpoint_path
-
     info = checkpoint_info(resolve_checkpoint_path(path))
     planned = (info.get("config") or {}).get("epochs") if isinstance(info.get("config"), dict) else None
     done = info.get("epoch")
@@ -207,8 +209,10 @@ def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple
         raise EvaluationError("no run to compare")
     reference = all_runs[0].per_query
     for run in all_runs[1:]:
-        if not (np.array_equal(run.per_query.q_pids, reference.q_pids)
-                and np.array_equal(run.per_query.valid, reference.valid)):
+        if not (
+            np.array_equal(run.per_query.q_pids, reference.q_pids)
+            and np.array_equal(run.per_query.valid, reference.valid)
+        ):
             raise EvaluationError(
                 f"run {run.label!r} was scored on other queries than {all_runs[0].label!r}; "
                 "a paired comparison needs the same query/gallery"
@@ -219,21 +223,26 @@ def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple
     averaged: dict[str, dict[str, np.ndarray]] = {}
     for name, members in runs.items():
         values = {k: np.array([m.value(k) for m in members]) for k in keys}
-        averaged[name] = {k: np.mean([per_query_values(m.per_query, k, options.ap) for m in members], axis=0)
-                          for k in keys}
-        groups.append(GroupScore(
-            name=name,
-            runs=members,
-            mean={k: float(v.mean()) for k, v in values.items()},
-            std={k: (float(v.std(ddof=1)) if len(v) > 1 else None) for k, v in values.items()},
-            ci={k: resampler.mean_ci(averaged[name][k], options.ci_level) for k in keys},
-            cmc=np.mean([m.metrics.cmc for m in members], axis=0),
-        ))
+        averaged[name] = {
+            k: np.mean([per_query_values(m.per_query, k, options.ap) for m in members], axis=0) for k in keys
+        }
+        groups.append(
+            GroupScore(
+                name=name,
+                runs=members,
+                mean={k: float(v.mean()) for k, v in values.items()},
+                std={k: (float(v.std(ddof=1)) if len(v) > 1 else None) for k, v in values.items()},
+                ci={k: resampler.mean_ci(averaged[name][k], options.ci_level) for k in keys},
+                cmc=np.mean([m.metrics.cmc for m in members], axis=0),
+            )
+        )
     baseline = groups[0].name
     differences = [
-        Difference(g.name, baseline, k,
-                   resampler.difference_ci(averaged[baseline][k], averaged[g.name][k], options.ci_level))
-        for g in groups[1:] for k in keys
+        Difference(
+            g.name, baseline, k, resampler.difference_ci(averaged[baseline][k], averaged[g.name][k], options.ci_level)
+        )
+        for g in groups[1:]
+        for k in keys
     ]
     return groups, differences
 
@@ -263,23 +272,18 @@ def choose_strip_queries(valid: np.ndarray, count: int, seed: int) -> list[int]:
     return sorted(int(i) for i in rng.choice(candidates, size=count, replace=False))
 
 
-def compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: EvalOptions | None = None,
-                 progress: bool = True) -> ComparisonResult:
+def compare_runs(
+    runs: dict[str, list[Path]], dataset: MarketDataset, options: EvalOptions | None = None, progress: bool = True
+) -> ComparisonResult:
     """Extract features of every run, score them under one protocol and compare the groups."""
-    from augreid.evaluation.distance import torch_threads
-
     options = options or EvalOptions()
     with torch_threads(options.threads or None):
         return _compare_runs(runs, dataset, options, progress)
 
 
-def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: EvalOptions,
-                  progress: bool) -> ComparisonResult:
-    from augreid.evaluation.distance import evaluate_features, rerank_distances
-    from augreid.evaluation.features import run_features
-    from augreid.evaluation.protocol import evaluate_distmat
-    from augreid.evaluation.search import top_matches, top_matches_from_distances
-
+def _compare_runs(
+    runs: dict[str, list[Path]], dataset: MarketDataset, options: EvalOptions, progress: bool
+) -> ComparisonResult:
     workers = options.threads or None
     if not runs or not any(runs.values()):
         raise AugreidError("no run to evaluate")
@@ -303,20 +307,45 @@ def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: 
         scored[group] = []
         for i, path in enumerate(paths):
             label = group if len(paths) == 1 else f"{group}#{i + 1}"
-            feats = run_features(path, dataset, flip=options.flip, normalize=options.normalize,
-                                 batch_size=options.batch_size, device=options.device,
-                                 cache_dir=options.cache_dir, use_cache=options.cache, progress=progress, name=label)
+            feats = run_features(
+                path,
+                dataset,
+                flip=options.flip,
+                normalize=options.normalize,
+                batch_size=options.batch_size,
+                device=options.device,
+                cache_dir=options.cache_dir,
+                use_cache=options.cache,
+                progress=progress,
+                name=label,
+            )
             dist = None
             if options.rerank:
-                dist = rerank_distances(feats.query, feats.gallery, options.metric, options.rerank_options(),
-                                        device=options.device)
+                dist = rerank_distances(
+                    feats.query, feats.gallery, options.metric, options.rerank_options(), device=options.device
+                )
                 per_query = evaluate_distmat(dist, *labels, block_size=options.block_size, workers=workers)
             else:
-                per_query = evaluate_features(feats.query, feats.gallery, *labels, metric=options.metric,
-                                              block_size=options.block_size, device=options.device,
-                                              workers=workers, progress=progress)
-            run = score_run(group, label, per_query, options, path=Path(path), info=portable_info(feats.info),
-                            checkpoint_sha256=feats.checkpoint_sha256, from_cache=feats.from_cache)
+                per_query = evaluate_features(
+                    feats.query,
+                    feats.gallery,
+                    *labels,
+                    metric=options.metric,
+                    block_size=options.block_size,
+                    device=options.device,
+                    workers=workers,
+                    progress=progress,
+                )
+            run = score_run(
+                group,
+                label,
+                per_query,
+                options,
+                path=Path(path),
+                info=portable_info(feats.info),
+                checkpoint_sha256=feats.checkpoint_sha256,
+                from_cache=feats.from_cache,
+            )
             scored[group].append(run)
             if Path(path) in unfinished:
                 run.info["unfinished"] = unfinished[Path(path)]
@@ -329,22 +358,51 @@ def _compare_runs(runs: dict[str, list[Path]], dataset: MarketDataset, options: 
                     strip_rows = choose_strip_queries(per_query.valid, options.strip_queries, options.seed)
                 rows = np.array(strip_rows, dtype=np.int64)
                 if dist is not None:
-                    top = top_matches_from_distances(dist[rows], q_pids[rows], q_camids[rows], g_pids, g_camids,
-                                                     options.strip_topk)
+                    top = top_matches_from_distances(
+                        dist[rows], q_pids[rows], q_camids[rows], g_pids, g_camids, options.strip_topk
+                    )
                 else:
-                    top = top_matches(feats.query[rows], feats.gallery, q_pids[rows], q_camids[rows], g_pids,
-                                      g_camids, options.strip_topk, options.metric)
-                strips.append(StripData(group, label, list(strip_rows), [t.tolist() for t in top],
-                                        [(g_pids[t] == q_pids[r]).tolist() for r, t in zip(rows, top)]))
+                    top = top_matches(
+                        feats.query[rows],
+                        feats.gallery,
+                        q_pids[rows],
+                        q_camids[rows],
+                        g_pids,
+                        g_camids,
+                        options.strip_topk,
+                        options.metric,
+                    )
+                strips.append(
+                    StripData(
+                        group,
+                        label,
+                        list(strip_rows),
+                        [t.tolist() for t in top],
+                        [(g_pids[t] == q_pids[r]).tolist() for r, t in zip(rows, top)],
+                    )
+                )
         check_group_configs(group, scored[group])
     groups, differences = group_scores(scored, options)
     reference = groups[0].runs[0].per_query
     dataset_info = {
-        "root": portable_path(dataset.root), "fingerprint": fingerprint,
-        "num_query": len(query), "num_gallery": len(gallery),
-        "num_query_ids": int(len(np.unique(q_pids))), "num_gallery_ids": int(len(np.unique(g_pids))),
+        "root": portable_path(dataset.root),
+        "fingerprint": fingerprint,
+        "num_query": len(query),
+        "num_gallery": len(gallery),
+        "num_query_ids": int(len(np.unique(q_pids))),
+        "num_gallery_ids": int(len(np.unique(g_pids))),
         "num_distractors": int((g_pids == 0).sum()),
-        "num_valid_queries": reference.num_valid, "num_skipped_queries": reference.num_skipped,
+        "num_valid_queries": reference.num_valid,
+        "num_skipped_queries": reference.num_skipped,
     }
-    return ComparisonResult(groups, differences, options, dataset_info, package_versions(), strips, notes,
-                            [str(r.path) for r in query], [str(r.path) for r in gallery])
+    return ComparisonResult(
+        groups,
+        differences,
+        options,
+        dataset_info,
+        package_versions(),
+        strips,
+        notes,
+        [str(r.path) for r in query],
+        [str(r.path) for r in gallery],
+    )

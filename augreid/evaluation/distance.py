@@ -14,10 +14,16 @@ holds full matrices in memory.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+# augreid.reid first: its __init__ silences the Cython warning torchreid prints on import.
+import augreid.reid  # noqa: F401, I001
+from torchreid.reid.utils.rerank import re_ranking
+
+from augreid.evaluation.options import METRICS, RerankOptions
 from augreid.evaluation.protocol import (
     DEFAULT_BLOCK,
     EvaluationError,
@@ -28,25 +34,9 @@ from augreid.evaluation.protocol import (
     rank_blocks,
 )
 
-METRICS = ("euclidean", "cosine")
-
-
-@dataclass(frozen=True)
-class RerankOptions:
-    """torchreid ``re_ranking`` parameters (Zhong et al., CVPR 2017)."""
-
-    k1: int = 20
-    k2: int = 6
-    lambda_value: float = 0.3
-
-    def label(self) -> str:
-        return f"k-reciprocal re-ranking (k1={self.k1}, k2={self.k2}, lambda={self.lambda_value})"
-
 
 def check_device(device: str) -> str:
     """A torch device this machine has, or an error saying which is missing."""
-    import torch
-
     try:
         parsed = torch.device(device)
     except RuntimeError as err:
@@ -64,8 +54,6 @@ def check_metric(metric: str) -> str:
 
 def as_features(features, what: str):
     """A 2-D float32 torch tensor, or an error naming ``what``."""
-    import torch
-
     tensor = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
     if tensor.ndim != 2:
         raise EvaluationError(f"{what} features must be 2-D (num_items x dim), got shape {tuple(tensor.shape)}")
@@ -79,9 +67,7 @@ def as_features(features, what: str):
 def check_features(qf, gf):
     qf, gf = as_features(qf, "query"), as_features(gf, "gallery")
     if qf.shape[1] != gf.shape[1]:
-        raise EvaluationError(
-            f"query features have dimension {qf.shape[1]} but gallery features {gf.shape[1]}"
-        )
+        raise EvaluationError(f"query features have dimension {qf.shape[1]} but gallery features {gf.shape[1]}")
     return qf, gf
 
 
@@ -89,9 +75,6 @@ class BlockDistances:
     """Distances from blocks of query rows to the whole gallery, torchreid's formulas."""
 
     def __init__(self, gf, metric: str = "euclidean", device: str = "cpu"):
-        import torch
-        import torch.nn.functional as F
-
         self.metric = check_metric(metric)
         self.device = torch.device(check_device(device))
         gallery = gf.to(self.device)
@@ -102,9 +85,6 @@ class BlockDistances:
             self.gallery_sq = torch.pow(gallery, 2).sum(dim=1)
 
     def __call__(self, q_block) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
-
         with torch.inference_mode():
             q = q_block.to(self.device)
             if self.metric == "cosine":
@@ -124,8 +104,6 @@ def distance_matrix(qf, gf, metric: str = "euclidean", device: str = "cpu") -> n
 @contextmanager
 def torch_threads(count: int | None):
     """Temporarily set torch's intra-op thread count (None: leave it)."""
-    import torch
-
     before = torch.get_num_threads()
     if count is not None:
         torch.set_num_threads(count)
@@ -136,8 +114,12 @@ def torch_threads(count: int | None):
 
 
 def evaluate_features(
-    qf, gf,
-    q_pids, g_pids, q_camids, g_camids,
+    qf,
+    gf,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
     metric: str = "euclidean",
     block_size: int = DEFAULT_BLOCK,
     device: str = "cpu",
@@ -163,18 +145,18 @@ def evaluate_features(
     compute = BlockDistances(gf, metric, device)
     on_cpu = compute.device.type == "cpu"
     with torch_threads(1 if on_cpu and workers > 1 else None):
-        return rank_blocks(qf.shape[0], block_size, lambda start, stop: compute(qf[start:stop]), *labels,
-                           workers=workers, progress=progress)
+        return rank_blocks(
+            qf.shape[0],
+            block_size,
+            lambda start, stop: compute(qf[start:stop]),
+            *labels,
+            workers=workers,
+            progress=progress,
+        )
 
 
 def rerank_distances(qf, gf, metric: str, options: RerankOptions, device: str = "cpu") -> np.ndarray:
     """torchreid's k-reciprocal re-ranking of the query-gallery distances (full matrices)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Cython evaluation")
-        from torchreid.reid.utils.rerank import re_ranking
-
     q_g = distance_matrix(qf, gf, metric, device)
     q_q = distance_matrix(qf, qf, metric, device)
     g_g = distance_matrix(gf, gf, metric, device)

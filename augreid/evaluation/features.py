@@ -13,15 +13,24 @@ when everything matches, otherwise features are extracted again.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+import torch
+from safetensors.numpy import load_file, save
+from torch.utils.data import DataLoader
+from torchvision.transforms import Compose, Normalize, Resize, ToTensor
+from tqdm import tqdm
 
 from augreid.data.market import GALLERY, QUERY, MarketDataset, read_image
+from augreid.data.sources import augreid_home
 from augreid.errors import AugreidError
+from augreid.evaluation.distance import check_device
 from augreid.io import atomic_write_bytes, sha256_file, sha256_text
+from augreid.reid.checkpoint import checkpoint_info, load_reid_model, resolve_checkpoint_path
 
 CACHE_FORMAT = "augreid-features-v1"
 
@@ -41,8 +50,6 @@ class RunFeatures:
 
 def eval_transform(height: int, width: int, norm_mean: Sequence[float], norm_std: Sequence[float]):
     """torchreid's ``transform_te`` (``build_transforms`` prints a page of text, so it is rebuilt here)."""
-    from torchvision.transforms import Compose, Normalize, Resize, ToTensor
-
     return Compose([Resize((int(height), int(width))), ToTensor(), Normalize(mean=list(norm_mean), std=list(norm_std))])
 
 
@@ -75,15 +82,13 @@ def extract_features(
     desc: str = "features",
 ) -> np.ndarray:
     """``len(paths) x dim`` float32 features of ``model`` in eval mode."""
-    import torch
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
-
     if len(paths) == 0:
         raise AugreidError(f"no images to extract {desc} features from")
     loader = DataLoader(
         ImageList(paths, eval_transform(height, width, norm_mean, norm_std)),
-        batch_size=batch_size, shuffle=False, num_workers=workers,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
     )
     model.eval()
     out = []
@@ -106,16 +111,19 @@ def l2_normalize(features: np.ndarray) -> np.ndarray:
 
 
 def default_cache_dir() -> Path:
-    from augreid.data.sources import augreid_home
-
     return augreid_home() / "features"
 
 
 def cache_key(checkpoint_sha256: str, dataset: MarketDataset, options: dict[str, Any]) -> str:
     names = {split: [r.name for r in dataset.split(split)] for split in (QUERY, GALLERY)}
     text = json.dumps(
-        {"format": CACHE_FORMAT, "checkpoint": checkpoint_sha256, "dataset": dataset.fingerprint(),
-         "names": sha256_text(json.dumps(names)), "options": options},
+        {
+            "format": CACHE_FORMAT,
+            "checkpoint": checkpoint_sha256,
+            "dataset": dataset.fingerprint(),
+            "names": sha256_text(json.dumps(names)),
+            "options": options,
+        },
         sort_keys=True,
     )
     return sha256_text(text)[:24]
@@ -123,8 +131,6 @@ def cache_key(checkpoint_sha256: str, dataset: MarketDataset, options: dict[str,
 
 def read_cached(path: Path, num_query: int, num_gallery: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The cached arrays, or None when the file is absent, unreadable or of another size."""
-    from safetensors.numpy import load_file
-
     if not path.is_file():
         return None
     try:
@@ -138,8 +144,6 @@ def read_cached(path: Path, num_query: int, num_gallery: int) -> tuple[np.ndarra
 
 
 def write_cached(path: Path, query: np.ndarray, gallery: np.ndarray, metadata: dict[str, str]) -> None:
-    from safetensors.numpy import save
-
     data = save({"query": np.ascontiguousarray(query), "gallery": np.ascontiguousarray(gallery)}, metadata=metadata)
     atomic_write_bytes(path, data)
 
@@ -157,9 +161,6 @@ def run_features(
     name: str = "",
 ) -> RunFeatures:
     """Query and gallery features of the model in ``run`` (a run folder or checkpoint file)."""
-    from augreid.evaluation.distance import check_device
-    from augreid.reid.checkpoint import checkpoint_info, load_reid_model, resolve_checkpoint_path
-
     check_device(device)
     checkpoint = resolve_checkpoint_path(run)
     digest = sha256_file(checkpoint)
@@ -170,8 +171,13 @@ def run_features(
         raise AugreidError(f"{dataset.root}: the query split is empty")
     if not gallery_paths:
         raise AugreidError(f"{dataset.root}: the gallery split (bounding_box_test) is empty")
-    options = {"flip": bool(flip), "height": info.get("height"), "width": info.get("width"),
-               "norm_mean": info.get("norm_mean"), "norm_std": info.get("norm_std")}
+    options = {
+        "flip": bool(flip),
+        "height": info.get("height"),
+        "width": info.get("width"),
+        "norm_mean": info.get("norm_mean"),
+        "norm_std": info.get("norm_std"),
+    }
     cache_file = Path(cache_dir or default_cache_dir()) / f"{cache_key(digest, dataset, options)}.safetensors"
     cached = read_cached(cache_file, len(query_paths), len(gallery_paths)) if use_cache else None
     if cached is not None:
@@ -179,16 +185,30 @@ def run_features(
         from_cache = True
     else:
         model, info = load_reid_model(checkpoint, device=device)
-        common = dict(height=info["height"], width=info["width"], norm_mean=info["norm_mean"],
-                      norm_std=info["norm_std"], batch_size=batch_size, flip=flip, device=device, progress=progress)
+        common = dict(
+            height=info["height"],
+            width=info["width"],
+            norm_mean=info["norm_mean"],
+            norm_std=info["norm_std"],
+            batch_size=batch_size,
+            flip=flip,
+            device=device,
+            progress=progress,
+        )
         query = extract_features(model, query_paths, desc=f"{name} query".strip(), **common)
         gallery = extract_features(model, gallery_paths, desc=f"{name} gallery".strip(), **common)
         from_cache = False
         if use_cache:
-            write_cached(cache_file, query, gallery, {"checkpoint_sha256": digest,
-                                                      "dataset_fingerprint": dataset.fingerprint(),
-                                                      "options": json.dumps(options, sort_keys=True)})
+            write_cached(
+                cache_file,
+                query,
+                gallery,
+                {
+                    "checkpoint_sha256": digest,
+                    "dataset_fingerprint": dataset.fingerprint(),
+                    "options": json.dumps(options, sort_keys=True),
+                },
+            )
     if normalize:
         query, gallery = l2_normalize(query), l2_normalize(gallery)
     return RunFeatures(query, gallery, info, checkpoint, digest, cache_file if use_cache else None, from_cache)
-

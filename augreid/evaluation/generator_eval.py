@@ -7,6 +7,8 @@ For every named output of the generator and the two trivial baselines:
   (``generators.pg2.quality``);
 * realism, "FID-MNv2" and KID against real test images, with the real-vs-real
   floor (``augreid.evaluation.realism``); never called FID;
+* pose fidelity, PCKh (MediaPipe) and the detection rate, with the real target
+  images for reference (``augreid.evaluation.pose_fidelity``);
 * identity retention, rank-1 and mAP, with a re-ID model trained on the training
   identities (``augreid.evaluation.identity``); only when a model is given.
 
@@ -18,39 +20,43 @@ against its own images).
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
 from augreid.data import build_pairs, read_image
 from augreid.data.sources import resolve_source
 from augreid.errors import ConfigError
 from augreid.evaluation import identity as idm
+from augreid.evaluation import pose_fidelity as pf
 from augreid.evaluation import realism as rm
+from generators.base import Generator, load_generator, to_tensor_image, to_uint8_image
+from generators.pg2 import quality
 
 MAX_REAL_PER_HALF = 1000
 
 
 def load_uint8(path: Path, size: tuple[int, int]) -> np.ndarray:
     """An image as uint8 ``(H, W, 3)`` at ``size`` (H, W)."""
-    from PIL import Image
-
     img = read_image(path)
     if (img.size[1], img.size[0]) != tuple(size):
-        img = img.resize((size[1], size[0]), Image.BILINEAR)
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """``(H, W)`` of an image file, from its header."""
-    from PIL import Image
-
     with Image.open(path) as img:
         return img.size[1], img.size[0]
 
 
-def real_halves(dataset, size: tuple[int, int], seed: int, exclude: set[str] = frozenset()) -> tuple[np.ndarray, np.ndarray, str]:
+def real_halves(
+    dataset, size: tuple[int, int], seed: int, exclude: AbstractSet[str] = frozenset()
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Real test images (query + gallery, no distractors, none of ``exclude``) split by pid parity:
     (even, odd, description). The scored pairs' own images are excluded, so that no method's
     images (the copy-condition baseline's are real ones) reappear in the reference."""
@@ -65,8 +71,9 @@ def real_halves(dataset, size: tuple[int, int], seed: int, exclude: set[str] = f
     return halves[0], halves[1], "real test images of odd pids not in any scored pair; floor: those of even pids"
 
 
-def realism_section(images: dict[str, np.ndarray], source, size, *, net, device: str, seed: int,
-                    exclude: set[str] = frozenset()) -> dict[str, Any]:
+def realism_section(
+    images: dict[str, np.ndarray], source, size, *, net, device: str, seed: int, exclude: AbstractSet[str] = frozenset()
+) -> dict[str, Any]:
     try:
         feature_net = rm.default_feature_net() if net is None else net
     except ConfigError as err:
@@ -79,10 +86,6 @@ def realism_section(images: dict[str, np.ndarray], source, size, *, net, device:
 
 def identity_queries(generator, source, *, max_queries: int, seed: int, batch_size: int, mean_image: np.ndarray):
     """Synthetic images of training identities from training pairs: (images per method, pids, condition names)."""
-    import torch
-
-    from generators.base import to_tensor_image, to_uint8_image
-
     dataset = source.load()
     poses = source.train_poses()
     size = tuple(generator.image_size)
@@ -93,11 +96,15 @@ def identity_queries(generator, source, *, max_queries: int, seed: int, batch_si
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in generator.output_names}
     conditions = []
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
+        chunk = pairs[start : start + batch_size]
         cond = np.stack([load_uint8(by_name[a].path, size) for a, _ in chunk])
-        maps = [np.asarray(generator.render_pose(poses[b], source_size=image_size(by_name[b].path)), dtype=np.float32)
-                for _, b in chunk]
-        result = generator.generate_outputs(torch.stack([to_tensor_image(c) for c in cond]), torch.from_numpy(np.stack(maps)))
+        maps = [
+            np.asarray(generator.render_pose(poses[b], source_size=image_size(by_name[b].path)), dtype=np.float32)
+            for _, b in chunk
+        ]
+        result = generator.generate_outputs(
+            torch.stack([to_tensor_image(c) for c in cond]), torch.from_numpy(np.stack(maps))
+        )
         for name in generator.output_names:
             outputs[name].append(to_uint8_image(result[name]))
         conditions.append(cond)
@@ -107,11 +114,13 @@ def identity_queries(generator, source, *, max_queries: int, seed: int, batch_si
     return images, [by_name[a].pid for a, _ in pairs], [a for a, _ in pairs]
 
 
-def identity_section(generator, source, reid_model, *, device: str, seed: int, max_queries: int, batch_size: int,
-                     mean_image: np.ndarray) -> dict[str, Any]:
+def identity_section(
+    generator, source, reid_model, *, device: str, seed: int, max_queries: int, batch_size: int, mean_image: np.ndarray
+) -> dict[str, Any]:
     features = idm.ReidFeatures.load(reid_model, device)
-    images, pids, names = identity_queries(generator, source, max_queries=max_queries, seed=seed,
-                                           batch_size=batch_size, mean_image=mean_image)
+    images, pids, names = identity_queries(
+        generator, source, max_queries=max_queries, seed=seed, batch_size=batch_size, mean_image=mean_image
+    )
     size = tuple(generator.image_size)
     gallery = idm.build_gallery(source.load().train, lambda p: load_uint8(p, size), features)
     return idm.identity_retention(images, pids, names, gallery, features)
@@ -123,6 +132,7 @@ def evaluate_generator(
     *,
     out: str | Path,
     realism: bool = True,
+    pose_fidelity: bool = True,
     reid_model: str | Path | None = None,
     identity_max_queries: int = 500,
     train_keypoints: str | Path | None = None,
@@ -133,9 +143,6 @@ def evaluate_generator(
     """Everything eval-gen reports; ``options`` go to ``generators.pg2.quality.evaluate_generator``
     (``pairs_csv``, ``test_keypoints``, ``max_pairs``, ``batch_size``, ``device``, ``seed``, ...).
     ``more(images, report) -> (sections, markdown lines)`` adds a caller's own scores (a benchmark's PCKh)."""
-    from generators.base import Generator, load_generator
-    from generators.pg2 import quality
-
     device = options.get("device", "cpu")
     seed = options.get("seed", 0)
     generator = checkpoint if isinstance(checkpoint, Generator) else load_generator(checkpoint, device)
@@ -147,14 +154,30 @@ def evaluate_generator(
         size = tuple(generator.image_size)
         if realism:
             used = {row[k] for row in report["per_pair"] for k in ("condition", "target")}
-            sections["realism"] = realism_section(images, source, size, net=feature_net, device=device, seed=seed,
-                                                  exclude=used)
-            text.append(rm.markdown(sections["realism"]) if "skipped" not in sections["realism"]
-                        else f"Realism ({rm.NAME}) skipped: {sections['realism']['skipped']}")
+            sections["realism"] = realism_section(
+                images, source, size, net=feature_net, device=device, seed=seed, exclude=used
+            )
+            text.append(
+                rm.markdown(sections["realism"])
+                if "skipped" not in sections["realism"]
+                else f"Realism ({rm.NAME}) skipped: {sections['realism']['skipped']}"
+            )
+        if pose_fidelity:
+            sections["pose_fidelity"] = pf.pose_fidelity_section(
+                images, report, source, (size[0], size[1]), list(generator.output_names)
+            )
+            text.append(pf.markdown(sections["pose_fidelity"]))
         if reid_model is not None:
             sections["identity"] = identity_section(
-                generator, source, reid_model, device=device, seed=seed, max_queries=identity_max_queries,
-                batch_size=options.get("batch_size", 32), mean_image=images["mean training image"][0])
+                generator,
+                source,
+                reid_model,
+                device=device,
+                seed=seed,
+                max_queries=identity_max_queries,
+                batch_size=options.get("batch_size", 32),
+                mean_image=images["mean training image"][0],
+            )
             text.append(idm.markdown(sections["identity"]))
         if more is not None:
             own, lines = more(images, report)

@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from augreid.reid.checkpoint import load_reid_model
+from augreid.synth.quality import IdentityScorer
+
 
 @dataclass
 class Gallery:
@@ -32,21 +35,17 @@ class ReidFeatures:
     """Features of ``(B, 3, H, W)`` images in [-1, 1] with a loaded re-ID model and its recorded input settings."""
 
     def __init__(self, model: torch.nn.Module, info: dict[str, Any], device: str = "cpu", batch_size: int = 64) -> None:
-        from augreid.synth.quality import IdentityScorer
-
         self._scorer = IdentityScorer(model, info, device)
         self.batch_size = batch_size
         self.checkpoint = info.get("checkpoint")
 
     @classmethod
     def load(cls, path, device: str = "cpu") -> ReidFeatures:
-        from augreid.reid.checkpoint import load_reid_model
-
         model, info = load_reid_model(path, device=device)
         return cls(model, info, device)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        parts = [self._scorer.features(images[i:i + self.batch_size]) for i in range(0, len(images), self.batch_size)]
+        parts = [self._scorer.features(images[i : i + self.batch_size]) for i in range(0, len(images), self.batch_size)]
         return torch.cat(parts).cpu()
 
 
@@ -55,14 +54,16 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def retrieval_scores(query: torch.Tensor, query_pids: np.ndarray, exclude: Sequence[int], gallery: Gallery) -> dict[str, Any]:
+def retrieval_scores(
+    query: torch.Tensor, query_pids: np.ndarray, exclude: Sequence[int], gallery: Gallery
+) -> dict[str, Any]:
     """rank-1 and mAP of normalised query features against the gallery; ``exclude[i]`` is the
     gallery row hidden from query ``i`` (its condition image), or -1 for none."""
     sim = (query.double() @ gallery.features.double().T).numpy()
     rows = np.arange(len(sim))
-    exclude = np.asarray(exclude, dtype=np.int64)
-    hidden = exclude >= 0
-    sim[rows[hidden], exclude[hidden]] = -np.inf  # never ranked, and not counted below
+    excluded = np.asarray(exclude, dtype=np.int64)
+    hidden = excluded >= 0
+    sim[rows[hidden], excluded[hidden]] = -np.inf  # never ranked, and not counted below
     order = np.argsort(-sim, axis=1, kind="stable")
     matches = gallery.pids[order] == np.asarray(query_pids)[:, None]
     if hidden.any():
@@ -85,7 +86,7 @@ def build_gallery(records: Sequence[Any], load, features: ReidFeatures, batch_si
     ``.pid`` and ``.name``, ``load(path)`` returns a uint8 ``(H, W, 3)`` image."""
     parts = []
     for start in range(0, len(records), batch_size):
-        batch = np.stack([load(r.path) for r in records[start:start + batch_size]])
+        batch = np.stack([load(r.path) for r in records[start : start + batch_size]])
         parts.append(features(uint8_to_tensor(batch)))
     return Gallery(torch.cat(parts), np.asarray([r.pid for r in records], dtype=np.int64), [r.name for r in records])
 
@@ -105,7 +106,7 @@ def identity_retention(
         methods[method] = retrieval_scores(features(uint8_to_tensor(images)), np.asarray(query_pids), exclude, gallery)
     return {
         "protocol": "synthetic images of training identities as queries; gallery = all real training images of all "
-                    "training identities minus each query's condition image; cosine distance, no camera filter",
+        "training identities minus each query's condition image; cosine distance, no camera filter",
         "reid_checkpoint": str(features.checkpoint) if features.checkpoint else None,
         "gallery_images": len(gallery.names),
         "gallery_identities": int(len(np.unique(gallery.pids))),

@@ -1,45 +1,69 @@
-"""Settings of ``augreid eval``: ``defaults.toml``, then a user TOML file, then command-line values."""
+"""Settings of ``augreid eval`` and ``augreid eval-gen``: the dataclasses below hold the defaults;
+a TOML file (its keys at top level or under ``[eval]`` / ``[eval_gen]``) and command-line values override them.
+
+The defaults reproduce torchreid's own test: euclidean distance on raw
+features, no flip, no re-ranking, torchreid's non-interpolated AP.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from augreid.errors import ConfigError
-from augreid.tomlfile import read_toml
-from augreid.evaluation.distance import METRICS, RerankOptions
+from augreid import settings
 from augreid.evaluation.protocol import AP_LABELS, AP_MODES, TIE_RULE
+
+
+# The distances distance.py computes; settings name them, so they are defined with the settings.
+METRICS = ("euclidean", "cosine")
+
+
+@dataclass(frozen=True)
+class RerankOptions:
+    """torchreid ``re_ranking`` parameters (Zhong et al., CVPR 2017)."""
+
+    k1: int = 20
+    k2: int = 6
+    lambda_value: float = 0.3
+
+    def label(self) -> str:
+        return f"k-reciprocal re-ranking (k1={self.k1}, k2={self.k2}, lambda={self.lambda_value})"
 
 
 @dataclass
 class EvalOptions:
-    flip: bool = False
-    normalize: bool = False
+    # features
+    flip: bool = False  # average the features of each image and its mirror image
+    normalize: bool = False  # L2-normalise features before computing distances
     batch_size: int = 64
-    device: str = "cpu"
-    threads: int = 0
-    cache: bool = True
-    metric: str = "euclidean"
-    ap: str = "torchreid"
-    rerank: bool = False
+    device: str = "cpu"  # torch device of the model and of the distance blocks
+    threads: int = 0  # CPU threads for extraction (torch) and ranking; 0 = all available
+    cache: bool = True  # reuse features cached under $AUGREID_HOME/features
+    # protocol
+    metric: str = "euclidean"  # "euclidean" (squared, as torchreid) or "cosine"
+    ap: str = "torchreid"  # "torchreid" (non-interpolated) or "trapezoid" (official Market-1501 MATLAB code)
+    rerank: bool = False  # k-reciprocal re-ranking (torchreid re_ranking); holds full matrices in memory
     rerank_k1: int = 20
     rerank_k2: int = 6
     rerank_lambda: float = 0.3
     max_rank: int = 50
     ranks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
-    block_size: int = 256
-    resamples: int = 1000
-    seed: int = 0
+    block_size: int = 256  # query rows per distance block
+    # statistics
+    resamples: int = 1000  # paired bootstrap resamples over query identities
+    seed: int = 0  # of the bootstrap and of the strip queries
     ci_level: float = 0.95
+    # outputs
     plots: bool = True
-    strip_queries: int = 6
+    strip_queries: int = 6  # queries shown in each retrieval strip
     strip_topk: int = 10
-    cache_dir: str | None = None
-    allow_unfinished: bool = False  # score runs stopped before their last epoch (marked in every output)
+    cache_dir: str | None = None  # where features are cached; None = $AUGREID_HOME/features
+    allow_unfinished: bool = False  # score runs stopped before their last epoch (marked in every output); else refuse
+
+    def problems(self) -> list[str]:
+        return check_values(self)
 
     def rerank_options(self) -> RerankOptions | None:
         if not self.rerank:
@@ -51,7 +75,7 @@ class EvalOptions:
         rerank = self.rerank_options()
         return {
             "protocol": "Market-1501 single query (torchreid eval_market1501): same-pid same-camera gallery "
-                        "items removed, distractors kept, queries without a match skipped",
+            "items removed, distractors kept, queries without a match skipped",
             "ap": self.ap,
             "ap_label": AP_LABELS[self.ap],
             "metric": self.metric,
@@ -61,8 +85,14 @@ class EvalOptions:
             "normalize": self.normalize,
             "max_rank": self.max_rank,
             "tie_rule": TIE_RULE,
-            "bootstrap": {"unit": "query identity", "paired": True, "resamples": self.resamples,
-                          "seed": self.seed, "level": self.ci_level, "interval": "percentile"},
+            "bootstrap": {
+                "unit": "query identity",
+                "paired": True,
+                "resamples": self.resamples,
+                "seed": self.seed,
+                "level": self.ci_level,
+                "interval": "percentile",
+            },
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,36 +100,6 @@ class EvalOptions:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(EvalOptions)}
-
-
-def default_settings() -> dict[str, Any]:
-    text = resources.files("augreid.evaluation").joinpath("defaults.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
-def read_settings_file(path: str | Path) -> dict[str, Any]:
-    data = read_toml(path)
-    return data.get("eval", data) if isinstance(data.get("eval"), dict) else data
-
-
-def _check_type(key: str, value: Any) -> str | None:
-    default = getattr(EvalOptions(), key)
-    if key == "cache_dir":
-        return None if value is None or isinstance(value, str) else f"{key}: expected a path string"
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else f"{key}: expected true/false, got {value!r}"
-    if isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else f"{key}: expected an integer, got {value!r}"
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else f"{key}: expected a number, got {value!r}"
-    if isinstance(default, str):
-        return None if isinstance(value, str) else f"{key}: expected a string, got {value!r}"
-    if isinstance(default, list):
-        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        return None if ok else f"{key}: expected a list of integers, got {value!r}"
-    return None
 
 
 def check_values(o: EvalOptions) -> list[str]:
@@ -128,23 +128,41 @@ def check_values(o: EvalOptions) -> list[str]:
 
 def resolve_options(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> EvalOptions:
     """Defaults, then ``config_file``, then ``overrides`` (``None`` there means "not given")."""
-    settings = default_settings()
-    problems = [f"{k}: unknown setting in the defaults" for k in settings if k not in FIELDS]
-    if config_file is not None:
-        given = read_settings_file(config_file)
-        problems += [f"{k}: unknown setting in {config_file}" for k in given if k not in FIELDS]
-        settings.update({k: v for k, v in given.items() if k in FIELDS})
-    for key, value in (overrides or {}).items():
-        if key not in FIELDS:
-            raise ConfigError(f"{key}: unknown evaluation setting")
-        if value is not None:
-            settings[key] = value
-    problems += [p for p in (_check_type(k, v) for k, v in settings.items() if k in FIELDS) if p]
-    if problems:
-        raise ConfigError("evaluation settings are invalid:\n  - " + "\n  - ".join(problems))
-    options = EvalOptions(**{k: (float(v) if isinstance(getattr(EvalOptions(), k), float) else v)
-                             for k, v in settings.items()})
-    problems = check_values(options)
-    if problems:
-        raise ConfigError("evaluation settings are invalid:\n  - " + "\n  - ".join(problems))
-    return options
+    return settings.load(EvalOptions, _layers(config_file, "eval", overrides), what="evaluation settings")
+
+
+@dataclass
+class GeneratorEvalOptions:
+    """Settings of ``augreid eval-gen`` (and a recipe's ``[eval_gen]``)."""
+
+    max_pairs: int = 500  # score at most this many held-out pairs (a seeded random subset); 0 = all
+    batch_size: int = 32  # pairs per generator batch
+    device: str = "cpu"  # cpu, cuda or cuda:N
+    seed: int = 0  # of the pair subset (and of the realism features' subsample)
+    examples: int = 6  # hardest and easiest pairs on the contact sheet (each)
+    realism: bool = True  # FID-MNv2 and KID on offline ImageNet MobileNetV2 features
+    pose_fidelity: bool = True  # PCKh (MediaPipe) and detection rate; needs the [pose] extra, else skipped
+
+    def problems(self) -> list[str]:
+        problems = []
+        for key in ("max_pairs", "examples"):
+            if getattr(self, key) < 0:
+                problems.append(f"{key}: must be 0 or more, got {getattr(self, key)}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size: must be at least 1, got {self.batch_size}")
+        return problems
+
+
+def resolve_generator_eval(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> GeneratorEvalOptions:
+    """Defaults, then ``config_file``, then ``overrides`` (``None`` there means "not given")."""
+    return settings.load(
+        GeneratorEvalOptions, _layers(config_file, "eval_gen", overrides), what="generator evaluation settings"
+    )
+
+
+def _layers(config_file: str | Path | None, table: str, overrides: dict[str, Any] | None) -> list[settings.Layer]:
+    layers = [settings.file_layer(config_file, table)] if config_file is not None else []
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return layers + [settings.Layer("the options", given)]

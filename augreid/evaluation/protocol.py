@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from augreid.errors import AugreidError
 
@@ -137,7 +138,9 @@ def as_labels(values, what: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def check_sets(num_query: int, num_gallery: int, q_pids, g_pids, q_camids, g_camids, what: str = "distance matrix"):
+def check_sets(
+    num_query: int, num_gallery: int, q_pids, g_pids, q_camids, g_camids, what: str = "distance matrix"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Validate lengths of labels against ``num_query x num_gallery``; return int64 label arrays."""
     q_pids, g_pids = as_labels(q_pids, "q_pids"), as_labels(g_pids, "g_pids")
     q_camids, g_camids = as_labels(q_camids, "q_camids"), as_labels(g_camids, "g_camids")
@@ -152,9 +155,7 @@ def check_sets(num_query: int, num_gallery: int, q_pids, g_pids, q_camids, g_cam
         ("g_camids", g_camids, num_gallery, "gallery"),
     ):
         if len(arr) != expected:
-            raise EvaluationError(
-                f"{name} has {len(arr)} entries but the {what} has {expected} {side} items"
-            )
+            raise EvaluationError(f"{name} has {len(arr)} entries but the {what} has {expected} {side} items")
     return q_pids, g_pids, q_camids, g_camids
 
 
@@ -260,7 +261,10 @@ def rank_blocks(
     num_query: int,
     block_size: int,
     make_block: Callable[[int, int], np.ndarray],
-    q_pids, g_pids, q_camids, g_camids,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
     workers: int | None = None,
     progress: bool = False,
 ) -> PerQueryResult:
@@ -281,8 +285,6 @@ def rank_blocks(
 
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(starts), desc="ranking", unit="block", leave=False)
     parts: list[PerQueryResult] = []
     try:
@@ -305,7 +307,10 @@ def rank_blocks(
 
 def evaluate_distmat(
     distmat,
-    q_pids, g_pids, q_camids, g_camids,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
     block_size: int = DEFAULT_BLOCK,
     workers: int | None = None,
     progress: bool = False,
@@ -313,15 +318,17 @@ def evaluate_distmat(
     """Per-query protocol results for a full distance matrix (numpy or torch)."""
     dist = as_distmat(distmat)
     labels = check_sets(dist.shape[0], dist.shape[1], q_pids, g_pids, q_camids, g_camids)
-    return rank_blocks(dist.shape[0], block_size, lambda start, stop: dist[start:stop], *labels,
-                       workers=workers, progress=progress)
+    return rank_blocks(
+        dist.shape[0], block_size, lambda start, stop: dist[start:stop], *labels, workers=workers, progress=progress
+    )
 
 
 # ---------------------------------------------------------------- aggregate scores
 
 
-def summarize(result: PerQueryResult, max_rank: int = 50, ap_mode: str = "torchreid",
-              ranks: Iterable[int] = (1, 5, 10, 20)) -> Metrics:
+def summarize(
+    result: PerQueryResult, max_rank: int = 50, ap_mode: str = "torchreid", ranks: Iterable[int] = (1, 5, 10, 20)
+) -> Metrics:
     """CMC and mAP over the valid queries, in torchreid's form.
 
     The CMC has ``min(max_rank, num_gallery)`` entries. torchreid fails when a

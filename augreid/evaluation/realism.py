@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from augreid.reid.imagenet import mobilenetv2_imagenet_features
 
 NAME = "FID-MNv2"
 DISCLAIMER = (
@@ -39,24 +42,25 @@ FeatureNet = torch.nn.Module  # (N, 3, H, W) ImageNet-normalised -> (N, C, h, w)
 
 def default_feature_net() -> FeatureNet:
     """The lead's offline ImageNet MobileNetV2 features (raises ConfigError when the weights are missing)."""
-    from augreid.reid.imagenet import mobilenetv2_imagenet_features
-
     return mobilenetv2_imagenet_features()
 
 
 @torch.no_grad()
 def image_features(
-    images: np.ndarray, net: FeatureNet, *, size: tuple[int, int] = FEATURE_SIZE, batch_size: int = 64, device: str = "cpu"
+    images: np.ndarray,
+    net: FeatureNet,
+    *,
+    size: tuple[int, int] = FEATURE_SIZE,
+    batch_size: int = 64,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Pooled features ``float64 (N, C)`` of uint8 images ``(N, H, W, 3)``."""
-    import torch.nn.functional as F
-
     net = net.to(device).eval()
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     out = []
     for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         x = x.permute(0, 3, 1, 2).float() / 255.0
         if tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
@@ -112,7 +116,13 @@ def kernel_inception_distance(
 
 def compare_features(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> dict[str, float]:
     kid, kid_std = kernel_inception_distance(a, b, seed=seed)
-    return {"fid_mnv2": frechet_distance(a, b), "kid": kid, "kid_std": kid_std, "n": int(len(a)), "n_reference": int(len(b))}
+    return {
+        "fid_mnv2": frechet_distance(a, b),
+        "kid": kid,
+        "kid_std": kid_std,
+        "n": int(len(a)),
+        "n_reference": int(len(b)),
+    }
 
 
 def realism_scores(
@@ -163,5 +173,7 @@ def markdown(section: dict[str, Any]) -> str:
     ]
     rows = [*section["methods"].items(), ("real vs real (floor)", section["floor_real_vs_real"])]
     for method, m in rows:
-        lines.append(f"| {method} | {m['fid_mnv2']:.2f} | {1000 * m['kid']:.2f} ± {1000 * m['kid_std']:.2f} | {m['n']} |")
+        lines.append(
+            f"| {method} | {m['fid_mnv2']:.2f} | {1000 * m['kid']:.2f} ± {1000 * m['kid_std']:.2f} | {m['n']} |"
+        )
     return "\n".join(lines)

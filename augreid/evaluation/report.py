@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from augreid.evaluation.compare import ComparisonResult, Difference, GroupScore
+from augreid.evaluation.plots import plot_cmc, retrieval_strip
 from augreid.io import atomic_write_json, atomic_write_text
 
 JSON_NAME, MARKDOWN_NAME, CMC_NAME = "comparison.json", "report.md", "cmc.png"
@@ -92,14 +93,23 @@ def _in_dataset(path: str) -> str:
 
 def result_to_dict(result: ComparisonResult) -> dict[str, Any]:
     """Everything needed to re-read the comparison without the models (fractions, not percent)."""
+
     def run_dict(run) -> dict[str, Any]:
         m = run.metrics
         return {
-            "label": run.label, "group": run.group, "path": str(run.path) if run.path else None,
-            "checkpoint_sha256": run.checkpoint_sha256, "features_from_cache": run.from_cache,
-            "info": {k: v for k, v in run.info.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))},
-            "mAP": m.mAP, "ranks": {str(k): v for k, v in m.ranks.items()}, "cmc": [float(x) for x in m.cmc],
-            "num_valid_queries": m.num_valid, "num_skipped_queries": m.num_skipped,
+            "label": run.label,
+            "group": run.group,
+            "path": str(run.path) if run.path else None,
+            "checkpoint_sha256": run.checkpoint_sha256,
+            "features_from_cache": run.from_cache,
+            "info": {
+                k: v for k, v in run.info.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))
+            },
+            "mAP": m.mAP,
+            "ranks": {str(k): v for k, v in m.ranks.items()},
+            "cmc": [float(x) for x in m.cmc],
+            "num_valid_queries": m.num_valid,
+            "num_skipped_queries": m.num_skipped,
         }
 
     return {
@@ -109,20 +119,29 @@ def result_to_dict(result: ComparisonResult) -> dict[str, Any]:
         "options": result.options.to_dict(),
         "versions": result.versions,
         "groups": [
-            {"name": g.name, "runs": [r.label for r in g.runs], "num_seeds": len(g.runs),
-             "mean": g.mean, "std": g.std, "ci": {k: ci.to_dict() for k, ci in g.ci.items()},
-             "cmc": [float(x) for x in g.cmc]}
+            {
+                "name": g.name,
+                "runs": [r.label for r in g.runs],
+                "num_seeds": len(g.runs),
+                "mean": g.mean,
+                "std": g.std,
+                "ci": {k: ci.to_dict() for k, ci in g.ci.items()},
+                "cmc": [float(x) for x in g.cmc],
+            }
             for g in result.groups
         ],
         "differences": [
-            {"group": d.group, "baseline": d.baseline, "metric": d.metric, **d.ci.to_dict()}
-            for d in result.differences
+            {"group": d.group, "baseline": d.baseline, "metric": d.metric, **d.ci.to_dict()} for d in result.differences
         ],
         "runs": [run_dict(r) for r in result.runs],
         "strips": [
-            {"group": s.group, "run": s.run_label,
-             "queries": [_in_dataset(result.query_paths[q]) for q in s.query_indices],
-             "top": [[_in_dataset(result.gallery_paths[i]) for i in row] for row in s.top], "correct": s.correct}
+            {
+                "group": s.group,
+                "run": s.run_label,
+                "queries": [_in_dataset(result.query_paths[q]) for q in s.query_indices],
+                "top": [[_in_dataset(result.gallery_paths[i]) for i in row] for row in s.top],
+                "correct": s.correct,
+            }
             for s in result.strips
         ],
         "notes": result.notes,
@@ -133,22 +152,31 @@ def markdown_report(result: ComparisonResult, images: dict[str, str]) -> str:
     p = result.options.protocol()
     d = result.dataset
     lines = [
-        "# augreid evaluation", "",
+        "# augreid evaluation",
+        "",
         f"Dataset `{d['root']}` (fingerprint `{d['fingerprint']}`): {d['num_query']} queries, "
         f"{d['num_gallery']} gallery images ({d['num_distractors']} distractors); "
-        f"{d['num_valid_queries']} queries scored, {d['num_skipped_queries']} skipped (no correct match).", "",
-        "## Protocol", "",
+        f"{d['num_valid_queries']} queries scored, {d['num_skipped_queries']} skipped (no correct match).",
+        "",
+        "## Protocol",
+        "",
         f"- {p['protocol']}",
         f"- AP: **{p['ap_label']}**",
         f"- distance: {p['metric_label']}; re-ranking: **{p['rerank']}**",
         f"- features: flip averaging {'on' if p['flip'] else 'off'}, L2 normalisation "
         f"{'on' if p['normalize'] else 'off'}",
-        f"- ties: {p['tie_rule']}", "",
-        "## Summary", "",
-        summary_table(result), "",
-        bootstrap_sentence(result), "",
-        "## Runs", "",
-        runs_table(result), "",
+        f"- ties: {p['tie_rule']}",
+        "",
+        "## Summary",
+        "",
+        summary_table(result),
+        "",
+        bootstrap_sentence(result),
+        "",
+        "## Runs",
+        "",
+        runs_table(result),
+        "",
     ]
     if images:
         lines += ["## Plots", ""]
@@ -160,7 +188,9 @@ def markdown_report(result: ComparisonResult, images: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def write_comparison_report(result: ComparisonResult, out_dir: str | Path, plots: bool | None = None) -> dict[str, Path]:
+def write_comparison_report(
+    result: ComparisonResult, out_dir: str | Path, plots: bool | None = None
+) -> dict[str, Path]:
     """Write ``comparison.json``, ``report.md`` and the PNG plots into ``out_dir``; return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,11 +198,11 @@ def write_comparison_report(result: ComparisonResult, out_dir: str | Path, plots
     written: dict[str, Path] = {}
     images: dict[str, str] = {}
     if plots:
-        from augreid.evaluation.plots import plot_cmc, retrieval_strip
-
-        curves = {f"{g.name}: rank-1 {pct(g.mean['rank1'] if 'rank1' in g.mean else g.cmc[0])}%, "
-                  f"mAP {pct(g.mean['mAP'])}%" + (f" (mean of {len(g.runs)} seeds)" if len(g.runs) > 1 else ""): g.cmc
-                  for g in result.groups}
+        curves = {
+            f"{g.name}: rank-1 {pct(g.mean['rank1'] if 'rank1' in g.mean else g.cmc[0])}%, "
+            f"mAP {pct(g.mean['mAP'])}%" + (f" (mean of {len(g.runs)} seeds)" if len(g.runs) > 1 else ""): g.cmc
+            for g in result.groups
+        }
         label = result.options.protocol()
         title = f"CMC, {label['metric_label']}; re-ranking: {label['rerank']}\nmAP: {label['ap_label']}"
         written["cmc"] = plot_cmc(curves, out_dir / CMC_NAME, title=title, max_rank=min(20, result.options.max_rank))
@@ -182,7 +212,8 @@ def write_comparison_report(result: ComparisonResult, out_dir: str | Path, plots
             written[f"strip:{strip.group}"] = retrieval_strip(
                 [result.query_paths[q] for q in strip.query_indices],
                 [[result.gallery_paths[i] for i in row] for row in strip.top],
-                strip.correct, out_dir / name,
+                strip.correct,
+                out_dir / name,
                 title=f"{strip.run_label}: top-{result.options.strip_topk} (green correct, red wrong)",
             )
             images[f"retrieval strip {strip.group}"] = name

@@ -8,16 +8,15 @@ distances follows the protocol's tie rule instead of faiss's heap order.
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 
-from augreid.evaluation.distance import check_metric
+from augreid.evaluation.distance import check_metric, distance_matrix
 from augreid.evaluation.protocol import EvaluationError
 
 
 def faiss_gpu_count() -> int:
     """GPUs faiss can use (0 with faiss-cpu, or faiss-gpu on a machine without a GPU)."""
-    import faiss
-
     if not hasattr(faiss, "StandardGpuResources"):
         return 0
     try:
@@ -42,8 +41,6 @@ def _normalized(x: np.ndarray) -> np.ndarray:
 
 def build_index(gallery: np.ndarray, metric: str, use_gpu: bool | None = None):
     """An exact faiss index over ``gallery`` (already normalised for cosine)."""
-    import faiss
-
     dim = gallery.shape[1]
     index = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
     if use_gpu is None:
@@ -56,8 +53,9 @@ def build_index(gallery: np.ndarray, metric: str, use_gpu: bool | None = None):
     return index
 
 
-def knn_search(query, gallery, k: int, metric: str = "euclidean", use_gpu: bool | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def knn_search(
+    query, gallery, k: int, metric: str = "euclidean", use_gpu: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest gallery items of every query: ``(distances, indices)``, each ``Q x k``."""
     check_metric(metric)
     q = _as_float32(query, "query")
@@ -84,8 +82,6 @@ def sort_ties(distances: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, n
 
 def brute_force_knn(query, gallery, k: int, metric: str = "euclidean") -> tuple[np.ndarray, np.ndarray]:
     """Reference search: the full distance matrix and a stable sort (tests, tiny sets)."""
-    from augreid.evaluation.distance import distance_matrix
-
     dist = distance_matrix(query, gallery, metric)
     k = min(int(k), dist.shape[1])
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]
@@ -101,8 +97,17 @@ def drop_junk(ranked: np.ndarray, junk: list[np.ndarray], k: int) -> list[np.nda
     return [row[~np.isin(row, drop)][:k] for row, drop in zip(ranked, junk)]
 
 
-def top_matches(query, gallery, q_pids, q_camids, g_pids, g_camids, k: int = 10,
-                metric: str = "euclidean", use_gpu: bool | None = None) -> list[np.ndarray]:
+def top_matches(
+    query,
+    gallery,
+    q_pids,
+    q_camids,
+    g_pids,
+    g_camids,
+    k: int = 10,
+    metric: str = "euclidean",
+    use_gpu: bool | None = None,
+) -> list[np.ndarray]:
     """The first ``k`` gallery indices each query sees under the protocol (junk removed), via faiss."""
     g_pids, g_camids = np.asarray(g_pids), np.asarray(g_camids)
     junk = [junk_columns(p, c, g_pids, g_camids) for p, c in zip(q_pids, q_camids)]
@@ -111,8 +116,7 @@ def top_matches(query, gallery, q_pids, q_camids, g_pids, g_camids, k: int = 10,
     return drop_junk(idx, junk, k)
 
 
-def top_matches_from_distances(dist: np.ndarray, q_pids, q_camids, g_pids, g_camids, k: int = 10
-                               ) -> list[np.ndarray]:
+def top_matches_from_distances(dist: np.ndarray, q_pids, q_camids, g_pids, g_camids, k: int = 10) -> list[np.ndarray]:
     """Same as ``top_matches`` for rows of an explicit (e.g. re-ranked) distance matrix."""
     g_pids, g_camids = np.asarray(g_pids), np.asarray(g_camids)
     junk = [junk_columns(p, c, g_pids, g_camids) for p, c in zip(q_pids, q_camids)]

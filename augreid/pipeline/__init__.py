@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from augreid.pipeline.recipe import load_recipe
+from augreid.pipeline.runner import execute, format_plan, plan
+from augreid.pipeline.stages import build_stages
+
 
 def run_recipe(
     recipe_path: str | Path,
@@ -17,10 +21,6 @@ def run_recipe(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Validate a recipe, plan its stages, run what is not done; return the run folder."""
-    from augreid.pipeline.recipe import load_recipe
-    from augreid.pipeline.runner import execute, format_plan, plan
-    from augreid.pipeline.stages import build_stages
-
     recipe = load_recipe(recipe_path, overrides)
     run_dir = Path(output or recipe.settings["output"]) / recipe.name
     items = plan(build_stages(recipe), run_dir, only=only, start=start)

@@ -28,7 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
+from augreid.data.imaging import write_figure
+from augreid.data.sources import augreid_home, resolve_source
+from augreid.data.subset import subset_view
 from augreid.io import atomic_write_json, atomic_write_text
+from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
+from augreid.pipeline.recipe import DEMO, Recipe
+from augreid.pipeline.report import _recipe_text, software_versions, timings_section
+from augreid.pipeline.runner import Stage
 
 METRICS = (("rank1", "rank-1"), ("mAP", "mAP"))
 
@@ -52,19 +61,15 @@ def fraction_label(fraction: float) -> str:
 
 def fraction_stages(recipe, build: Callable) -> list:
     """The plan of a fractions recipe; ``build(recipe)`` makes one full-data plan (``build_stages``)."""
-    from augreid.data.sources import augreid_home, resolve_source
-    from augreid.data.subset import subset_view
-    from augreid.pipeline.recipe import DEMO, Recipe
-    from augreid.pipeline.runner import Stage
-
     ds, protocol = recipe.section("dataset"), recipe.section("protocol")
     source = resolve_source(None if ds["root"] == DEMO else ds["root"], ds["train_keypoints"], ds["test_keypoints"])
     stages, parts = [], []
     for fraction in sorted(protocol["fractions"]):
         view = subset_view(source, float(fraction), protocol["subset_seed"], augreid_home() / "subsets")
         settings = copy.deepcopy(recipe.settings)
-        settings["dataset"].update(root=str(view.root), train_keypoints=_str(view.train_keypoints),
-                                   test_keypoints=_str(view.test_keypoints))
+        settings["dataset"].update(
+            root=str(view.root), train_keypoints=_str(view.train_keypoints), test_keypoints=_str(view.test_keypoints)
+        )
         settings["protocol"]["fractions"] = None
         label = fraction_label(fraction)
         part = [s for s in build(Recipe(recipe.path, settings)) if s.kind != "report"]
@@ -73,13 +78,24 @@ def fraction_stages(recipe, build: Callable) -> list:
             s.name, s.depends = names[s.name], tuple(names[d] for d in s.depends)
             s.run = functools.partial(_with_plain_input_names, s.run, f"-{label}")
         stages += part
-        parts.append({"fraction": float(fraction), "label": label, "subset_file": str(view.root / "subset.json"),
-                      "subset_digest": view.subset.digest, "images": len(view.subset.names),
-                      "identities": view.subset.identities, "total_images": view.subset.total_images,
-                      "stages": {kind: names[kind] for kind in ("check", "train-gen", "eval-gen", "synth", "eval")}})
+        parts.append(
+            {
+                "fraction": float(fraction),
+                "label": label,
+                "subset_file": str(view.root / "subset.json"),
+                "subset_digest": view.subset.digest,
+                "images": len(view.subset.names),
+                "identities": view.subset.identities,
+                "total_images": view.subset.total_images,
+                "stages": {kind: names[kind] for kind in ("check", "train-gen", "eval-gen", "synth", "eval")},
+            }
+        )
     depends = tuple(name for p in parts for name in p["stages"].values())
-    stages.append(Stage("report", "report", {"recipe": recipe.settings, "fractions": parts}, run_fractions_report,
-                        depends=depends))
+    stages.append(
+        Stage(
+            "report", "report", {"recipe": recipe.settings, "fractions": parts}, run_fractions_report, depends=depends
+        )
+    )
     return stages
 
 
@@ -102,18 +118,32 @@ def fraction_rows(parts: list[dict[str, Any]], history: dict) -> list[dict[str, 
     for part in parts:
         names = part["stages"]
         comparison = history[names["eval"]].summary["comparison"]
-        arms = {g["name"]: {"seeds": g["num_seeds"], "mean": {k: g["mean"].get(k) for k, _ in METRICS},
-                            "std": {k: g["std"].get(k) for k, _ in METRICS},
-                            "ci": {k: g["ci"].get(k) for k, _ in METRICS}} for g in comparison["groups"]}
-        diffs = {d["metric"]: {k: d[k] for k in ("estimate", "low", "high", "level", "resamples", "seed")}
-                 for d in comparison["differences"] if d["metric"] in dict(METRICS)}
+        arms = {
+            g["name"]: {
+                "seeds": g["num_seeds"],
+                "mean": {k: g["mean"].get(k) for k, _ in METRICS},
+                "std": {k: g["std"].get(k) for k, _ in METRICS},
+                "ci": {k: g["ci"].get(k) for k, _ in METRICS},
+            }
+            for g in comparison["groups"]
+        }
+        diffs = {
+            d["metric"]: {k: d[k] for k in ("estimate", "low", "high", "level", "resamples", "seed")}
+            for d in comparison["differences"]
+            if d["metric"] in dict(METRICS)
+        }
         synth = history[names["synth"]].summary.get("counts", {}) if names["synth"] in history else {}
         quality = history[names["eval-gen"]].summary if names["eval-gen"] in history else {}
-        rows.append({**{k: part[k] for k in ("fraction", "label", "images", "identities", "total_images",
-                                              "subset_digest")},
-                     "arms": arms, "difference": diffs,
-                     "synthetic": {k: synth.get(k) for k in ("planned", "kept", "removed_by_filter")},
-                     "generator_quality": quality.get("methods"), "pose_fidelity": quality.get("pose_fidelity")})
+        rows.append(
+            {
+                **{k: part[k] for k in ("fraction", "label", "images", "identities", "total_images", "subset_digest")},
+                "arms": arms,
+                "difference": diffs,
+                "synthetic": {k: synth.get(k) for k in ("planned", "kept", "removed_by_filter")},
+                "generator_quality": quality.get("methods"),
+                "pose_fidelity": quality.get("pose_fidelity"),
+            }
+        )
     return rows
 
 
@@ -131,20 +161,20 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
             cells = [f"{_pct(a['mean'][k])} ± {_pct(a['std'][k])}" for k, _ in METRICS]
             diff = ["", ""]
             if arm == "augmented":
-                diff = [f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
-                        if (d := row["difference"].get(k)) else "-" for k, _ in METRICS]
+                diff = [
+                    f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+                    if (d := row["difference"].get(k))
+                    else "-"
+                    for k, _ in METRICS
+                ]
             out.append([f"{100 * row['fraction']:.0f} %", row["images"], arm, a["seeds"], *cells, *diff])
     return out
 
 
 def plot_fractions(rows: list[dict[str, Any]], path: Path) -> Path:
     """rank-1 and mAP against fraction, both arms, 95 % bootstrap CI of each arm's seed-averaged score as bands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))  # a bare Figure, not pyplot: no global backend or figure list
+    axes = fig.subplots(1, 2)
     for ax, (key, title) in zip(axes, METRICS):
         for arm, colour in (("baseline", "tab:blue"), ("augmented", "tab:orange")):
             pts = [(r["fraction"], r["arms"][arm]) for r in rows if arm in r["arms"]]
@@ -154,52 +184,99 @@ def plot_fractions(rows: list[dict[str, Any]], path: Path) -> Path:
             ax.plot(x, [100 * a["mean"][key] for _, a in pts], "o-", color=colour, label=arm)
             cis = [a["ci"][key] for _, a in pts]
             if all(ci for ci in cis):
-                ax.fill_between(x, [100 * c["low"] for c in cis], [100 * c["high"] for c in cis], color=colour, alpha=0.2)
+                ax.fill_between(
+                    x, [100 * c["low"] for c in cis], [100 * c["high"] for c in cis], color=colour, alpha=0.2
+                )
         ax.set_xlabel("real training images used (%)")
         ax.set_ylabel(f"{title} (%)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return write_figure(path, fig, dpi=110)
 
 
 def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], plot: Path, history: dict):
-    from augreid.pipeline.document import (
-        Code,
-        Document,
-        Heading,
-        Image,
-        Paragraph,
-        Table,
-    )
-    from augreid.pipeline.report import _recipe_text, software_versions, timings_section
-
     doc = Document(f"augreid report: {recipe['name']}")
     if recipe.get("description"):
         doc.add(Paragraph(recipe["description"]))
     doc.add(Heading("The answer"), Paragraph(_answer(rows, recipe)))
-    doc.add(Heading("Protocol"), Paragraph(
-        f"Seeded subsets of the real training images (subset seed {recipe['protocol']['subset_seed']}; every identity "
-        "keeps at least one image; fractions of one seed are nested). For each fraction the generator is trained on "
-        "the subset only, the synthetic set is made from it, and both arms train on the same subset. Re-ID seeds: "
-        f"{recipe['seeds']}."))
-    doc.add(Heading("Re-identification by fraction"), Table(
-        ["fraction", "real images", "arm", "seeds", "rank-1", "mAP", "Δ rank-1 [95% CI]", "Δ mAP [95% CI]"],
-        table_rows(rows), caption="Mean ± std over seeds (percent); Δ = augmented − baseline, paired bootstrap over "
-        "query identities"))
+    doc.add(
+        Heading("Protocol"),
+        Paragraph(
+            f"Seeded subsets of the real training images (subset seed {recipe['protocol']['subset_seed']}; every identity "
+            "keeps at least one image; fractions of one seed are nested). For each fraction the generator is trained on "
+            "the subset only, the synthetic set is made from it, and both arms train on the same subset. Re-ID seeds: "
+            f"{recipe['seeds']}."
+        ),
+    )
+    doc.add(
+        Heading("Re-identification by fraction"),
+        Table(
+            ["fraction", "real images", "arm", "seeds", "rank-1", "mAP", "Δ rank-1 [95% CI]", "Δ mAP [95% CI]"],
+            table_rows(rows),
+            caption="Mean ± std over seeds (percent); Δ = augmented − baseline, paired bootstrap over query identities",
+        ),
+    )
     doc.add(Image(plot, "rank-1 and mAP against the fraction of real training images; bands: 95% bootstrap CI"))
-    doc.add(Heading("Subsets and synthetic sets"), Table(
-        ["fraction", "real images", "identities", "subset digest", "synthetic kept", "planned", "removed by filter"],
-        [[f"{100 * r['fraction']:.0f} %", r["images"], r["identities"], r["subset_digest"], r["synthetic"]["kept"],
-          r["synthetic"]["planned"], _filters(r["synthetic"]["removed_by_filter"])] for r in rows]))
+    doc.add(
+        Heading("Subsets and synthetic sets"),
+        Table(
+            [
+                "fraction",
+                "real images",
+                "identities",
+                "subset digest",
+                "synthetic kept",
+                "planned",
+                "removed by filter",
+            ],
+            [
+                [
+                    f"{100 * r['fraction']:.0f} %",
+                    r["images"],
+                    r["identities"],
+                    r["subset_digest"],
+                    r["synthetic"]["kept"],
+                    r["synthetic"]["planned"],
+                    _filters(r["synthetic"]["removed_by_filter"]),
+                ]
+                for r in rows
+            ],
+        ),
+    )
+    doc.add(
+        Heading("Generator by fraction"),
+        Table(
+            ["fraction", "method", "mask-SSIM ↑", "masked L1 ↓", "PCKh (MediaPipe) ↑", "person detected ↑"],
+            generator_rows(rows),
+            caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only",
+        ),
+    )
     timings_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
     doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
     return doc
+
+
+def generator_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per fraction and method: eval-gen's pixel scores and, where it ran, pose fidelity."""
+    out = []
+    for row in rows:
+        pose = (row.get("pose_fidelity") or {}).get("methods", {})
+        for method, m in (row.get("generator_quality") or {}).items():
+            p = pose.get(method, {})
+            out.append(
+                [
+                    f"{100 * row['fraction']:.0f} %",
+                    method,
+                    f"{m['mask_ssim']['mean']:.3f}",
+                    f"{m['masked_l1']['mean']:.4f}",
+                    "-" if p.get("pckh") is None else f"{p['pckh']:.3f}",
+                    "-" if "detection_rate" not in p else f"{100 * p['detection_rate']:.0f} %",
+                ]
+            )
+    return out
 
 
 def _filters(removed: dict[str, int] | None) -> str:
@@ -213,10 +290,15 @@ def _answer(rows: list[dict[str, Any]], recipe: dict[str, Any]) -> str:
         if d is None:
             continue
         verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "not distinguishable"
-        parts.append(f"{100 * r['fraction']:.0f} %: {100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, "
-                     f"{100 * d['high']:+.2f}] ({verdict})")
-    return ("Augmented minus baseline rank-1, points with 95% CI: " + "; ".join(parts) + f". Seeds {recipe['seeds']}."
-            if parts else "No fraction has both arms evaluated.")
+        parts.append(
+            f"{100 * r['fraction']:.0f} %: {100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, "
+            f"{100 * d['high']:+.2f}] ({verdict})"
+        )
+    return (
+        "Augmented minus baseline rank-1, points with 95% CI: " + "; ".join(parts) + f". Seeds {recipe['seeds']}."
+        if parts
+        else "No fraction has both arms evaluated."
+    )
 
 
 def run_fractions_report(ctx) -> dict[str, Any]:
@@ -224,9 +306,15 @@ def run_fractions_report(ctx) -> dict[str, Any]:
     parts = ctx.stage.settings["fractions"]
     rows = fraction_rows(parts, ctx.history)
     plot = plot_fractions(rows, ctx.folder / "fractions.png")
-    atomic_write_json(ctx.folder / "fractions.json", {"format": "augreid-fractions-v1", "protocol":
-                      ctx.stage.settings["recipe"]["protocol"], "seeds": ctx.stage.settings["recipe"]["seeds"],
-                      "fractions": rows})
+    atomic_write_json(
+        ctx.folder / "fractions.json",
+        {
+            "format": "augreid-fractions-v1",
+            "protocol": ctx.stage.settings["recipe"]["protocol"],
+            "seeds": ctx.stage.settings["recipe"]["seeds"],
+            "fractions": rows,
+        },
+    )
     for part in parts:
         shutil.copyfile(part["subset_file"], ctx.folder / f"subset-{part['label']}.json")
     doc = build_fractions_report(ctx.stage.settings["recipe"], rows, plot, ctx.history)
@@ -235,5 +323,9 @@ def run_fractions_report(ctx) -> dict[str, Any]:
     top = ctx.folder.parent
     shutil.copyfile(html, top / "report.html")
     atomic_write_text(top / "report.md", doc.to_markdown(top))
-    return {"markdown": str(md), "html": str(html), "fractions_json": str(ctx.folder / "fractions.json"),
-            "plot": str(plot)}
+    return {
+        "markdown": str(md),
+        "html": str(html),
+        "fractions_json": str(ctx.folder / "fractions.json"),
+        "plot": str(plot),
+    }

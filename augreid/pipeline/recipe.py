@@ -1,80 +1,102 @@
 """Recipes: a whole experiment as one TOML file, validated before anything runs.
 
-A recipe has the sections ``[dataset]``, ``[generator]``, ``[synth]``, ``[reid]``
-and ``[eval]`` plus top-level ``name`` and ``seeds``. Every key has a type and a
-default (``SCHEMA``); unknown keys, wrong types and missing files are reported
-together, so a user fixes a recipe in one go.
+A recipe is :class:`RecipeConfig`: top-level ``name``, ``description``,
+``seeds`` and ``output``, ``[dataset]`` and ``[protocol]``, and one section per
+stage whose keys are exactly that command's settings dataclass:
+``[generator]`` (``name``, ``preset`` and the plug-in's own sections, e.g.
+``[generator.train] stage1_steps``), ``[eval_gen]`` (``GeneratorEvalOptions``),
+``[synth]`` (``SynthConfig``), ``[reid]`` (``ReidConfig`` without the keys the
+runner sets per stage) and ``[eval]`` (``EvalOptions``). Defaults come from
+those dataclasses only. Unknown keys, wrong types, bad values and missing files
+are reported together (``augreid.settings``), so a user fixes a recipe in one go.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augreid import settings
 from augreid.errors import ConfigError
-from augreid.pipeline.reid_section import fill_reid_section
-from augreid.reid.config import PRETRAINED_NAMES
-from augreid.tomlfile import parse_override, read_toml  # noqa: F401  (parse_override: for the CLI)
+from augreid.evaluation.options import EvalOptions, GeneratorEvalOptions
+from augreid.pipeline.recipe_checks import generator_problems, model_problems, preset_problems
+from augreid.pipeline.reid_section import RUNNER_KEYS as REID_RUNNER_KEYS
+from augreid.reid.config import PRETRAINED_NAMES, ReidConfig
+from augreid.synth.config import SynthConfig
+from augreid.tomlfile import read_toml
+from generators.base import generator_names
 
 DEMO = "demo"  # dataset.root value meaning the embedded demo dataset
 
-# section -> key -> (types, default). ``None`` default = optional.
-SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
-    "": {
-        "name": ((str,), None),
-        "description": ((str,), ""),
-        "seeds": ((list,), [0]),
-        "output": ((str,), "runs"),
-    },
-    "dataset": {
-        "root": ((str,), DEMO),
-        "train_keypoints": ((str,), None),
-        "test_keypoints": ((str,), None),
-    },
-    "generator": {
-        "name": ((str,), "pg2"),  # a generators.base registry name
-        "preset": ((str,), "cpu-small"),
-        "stage1_iterations": ((int,), None),
-        "stage2_iterations": ((int,), None),
-        "batch_size": ((int,), None),
-        "max_pairs": ((int,), None),
-        "different_cameras": ((bool,), False),
-        "seed": ((int,), 0),
-        "eval_pairs": ((int,), 200),
-        "realism": ((bool,), True),  # FID-MNv2 / KID in eval-gen (offline ImageNet MobileNetV2)
-    },
-    "synth": {
-        "poses": ((str,), "clustered"),
-        "pose_file": ((str,), None),
-        "num_poses": ((int,), 8),
-        "per_id": ((int,), 1),
-        "min_quality": ((float, int), 0.0),
-        "min_pckh": ((float, int), None),  # PCKh (MediaPipe) filter; None = synth's default (0.2), 0 = off
-        "batch_size": ((int,), 32),
-        "seed": ((int,), 0),
-    },
-    "reid": {},  # augreid.reid.config.ReidConfig's keys: see augreid/pipeline/reid_section.py
-    "eval": {
-        "metric": ((str,), "euclidean"),
-        "flip": ((bool,), True),
-        "rerank": ((bool,), False),
-        "ap": ((str,), "torchreid"),
-        "bootstrap": ((int,), 1000),
-        "bootstrap_seed": ((int,), 0),
-    },
-    "protocol": {  # the fractional-real protocol (augreid.pipeline.fractions); no fractions = one full-data run
-        "fractions": ((list,), None),
-        "subset_seed": ((int,), 0),
-    },
+# Keys of a stage's dataclass that the runner sets for each stage instance.
+RUNNER_KEYS = {"reid": REID_RUNNER_KEYS, "eval": ("cache_dir",)}
+
+# Keys recipes used before every section became its command's dataclass -> what to write now.
+RENAMED = {
+    "eval.bootstrap": "write eval.resamples (augreid eval's name)",
+    "eval.bootstrap_seed": "write eval.seed (augreid eval's name)",
+    "generator.stage1_iterations": "write [generator.train] stage1_steps (the generator's own setting)",
+    "generator.stage2_iterations": "write [generator.train] stage2_steps (the generator's own setting)",
+    "generator.batch_size": "write [generator.train] batch_size (the generator's own setting)",
+    "generator.max_pairs": "write [generator.data] max_pairs (the generator's own setting)",
+    "generator.different_cameras": "write [generator.data] different_cameras (the generator's own setting)",
+    "generator.seed": "write [generator.train] seed (training) and eval_gen.seed (eval-gen's pairs)",
+    "generator.eval_pairs": "write eval_gen.max_pairs (augreid eval-gen's name)",
+    "generator.realism": "write eval_gen.realism (augreid eval-gen's name)",
+    "synth.min_pckh": "write synth.min_quality = { pckh = 0.2 } (augreid synth's filters; {} = no filter)",
+    "reid.loss": "`loss` became `method` (softmax, triplet or bot)",
 }
 
-CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("synth", "poses"): ("clustered", "random", "file"),
-    ("eval", "metric"): ("euclidean", "cosine"),
-    ("eval", "ap"): ("torchreid", "trapezoid"),
-}
+
+@dataclass
+class DatasetSection:
+    root: str = DEMO  # a Market-layout root, or "demo" (the embedded dataset)
+    train_keypoints: str | None = None  # default: found beside the data
+    test_keypoints: str | None = None
+
+
+@dataclass
+class ProtocolSection:
+    """The fractional-real protocol (``augreid.pipeline.fractions``); no fractions = one full-data run."""
+
+    fractions: list[float] | None = None
+    subset_seed: int = 0
+
+
+@dataclass
+class GeneratorSection:
+    """Which generator and preset; the plug-in's own settings are the section's tables (``[generator.train]``)."""
+
+    name: str = "pg2"  # a generators.base registry name
+    preset: str | None = None  # a preset name or .toml file; None = the plug-in's default preset
+
+
+@dataclass
+class RecipeConfig:
+    name: str = ""  # names the run folder
+    description: str = ""
+    seeds: list[int] = field(default_factory=lambda: [0])  # one re-ID run per seed and arm
+    output: str = "runs"  # folder holding run folders
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    protocol: ProtocolSection = field(default_factory=ProtocolSection)
+    generator: GeneratorSection = field(default_factory=GeneratorSection)
+    eval_gen: GeneratorEvalOptions = field(default_factory=GeneratorEvalOptions)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    reid: ReidConfig = field(default_factory=ReidConfig)
+    eval: EvalOptions = field(default_factory=EvalOptions)
+
+    def problems(self) -> list[str]:
+        problems = []
+        if not self.name:
+            problems.append("name: a recipe needs a name (it names the run folder)")
+        if not self.seeds:
+            problems.append("seeds: expected a non-empty list of integers")
+        elif len(set(self.seeds)) != len(self.seeds):
+            problems.append(f"seeds: {self.seeds} repeats a seed (each seed is one run)")
+        return problems
 
 
 @dataclass
@@ -100,72 +122,77 @@ class Recipe:
         return self.settings["dataset"]["root"] == DEMO
 
 
-def _check_type(where: str, value: Any, types: tuple[type, ...], problems: list[str]) -> None:
-    # bool is an int subclass; a recipe saying `epochs = true` is a mistake.
-    if isinstance(value, bool) and bool not in types:
-        problems.append(f"{where}: expected {'/'.join(t.__name__ for t in types)}, got a boolean")
-    elif not isinstance(value, types):
-        problems.append(f"{where}: expected {'/'.join(t.__name__ for t in types)}, got {type(value).__name__} {value!r}")
+def _take_runner_keys(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """``raw`` without the per-stage keys, each one given reported."""
+    out = dict(raw)
+    for section, keys in RUNNER_KEYS.items():
+        table = out.get(section)
+        if isinstance(table, dict) and any(k in table for k in keys):
+            problems += [f"{section}.{k}: set per stage by the runner, not in a recipe" for k in keys if k in table]
+            out[section] = {k: v for k, v in table.items() if k not in keys}
+    return out
 
 
-def validate(raw: dict[str, Any], base_dir: Path | None = None, source: str = "recipe") -> Recipe:
-    """Fill defaults and check every key; raise one ``ConfigError`` listing all problems."""
+def _take_plugin_tables(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``[generator]``'s tables (the plug-in's settings) from its own keys."""
+    generator = raw.get("generator")
+    if not isinstance(generator, dict):
+        return raw, {}
+    tables = {k: v for k, v in generator.items() if isinstance(v, dict)}
+    return {**raw, "generator": {k: v for k, v in generator.items() if k not in tables}}, tables
+
+
+def validate(
+    raw: Mapping[str, Any],
+    base_dir: Path | None = None,
+    source: str = "recipe",
+    overrides: Mapping[str, Any] | None = None,
+) -> Recipe:
+    """Fill defaults, apply ``overrides`` (nested, like ``raw``) and check every key; one ``ConfigError`` lists all problems."""
     problems: list[str] = []
-    settings: dict[str, Any] = {}
-    for section, keys in SCHEMA.items():
-        given = raw if section == "" else raw.get(section, {})
-        if section and not isinstance(given, dict):
-            problems.append(f"[{section}] must be a table")
-            given = {}
-        filled: dict[str, Any] = {}
-        if section == "reid":
-            settings[section] = fill_reid_section(given, problems)
-            continue
-        for key, (types, default) in keys.items():
-            where = f"{section}.{key}" if section else key
-            if key in given:
-                _check_type(where, given[key], types, problems)
-                filled[key] = given[key]
-            else:
-                filled[key] = copy.deepcopy(default)
-            if (section, key) in CHOICES and filled[key] is not None and filled[key] not in CHOICES[(section, key)]:
-                problems.append(f"{where}: {filled[key]!r} is not one of {', '.join(CHOICES[(section, key)])}")
-        unknown = [k for k in given if k not in keys and not (section == "" and k in SCHEMA)]
-        for key in unknown:
-            where = f"{section}.{key}" if section else key
-            problems.append(f"{where}: unknown key (known: {', '.join(sorted(keys))})")
-        if section == "":
-            settings.update(filled)
-        else:
-            settings[section] = filled
-    if not settings.get("name"):
-        problems.append("name: a recipe needs a name (it names the run folder)")
-    seeds = settings.get("seeds")
-    if isinstance(seeds, list) and (not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-        problems.append("seeds: expected a non-empty list of integers")
-    _resolve_paths(settings, base_dir, problems)
-    if settings["synth"]["poses"] == "file" and not settings["synth"]["pose_file"]:
-        problems.append("synth.pose_file: required when synth.poses = 'file'")
-    from generators.base import generator_names
-
-    if settings["generator"]["name"] not in generator_names():
-        problems.append(f"generator.name: {settings['generator']['name']!r} is not one of {', '.join(generator_names())}")
-    from augreid.pipeline.recipe_checks import value_problems
-
-    problems += value_problems(settings, base_dir)
+    layers: list[settings.Layer] = []
+    plugin_tables: dict[str, Any] = {}
+    for where, values in ((source, raw), ("the overrides", overrides or {})):
+        values, tables = _take_plugin_tables(_take_runner_keys(values, problems))
+        layers.append(settings.Layer(where, values))
+        plugin_tables = settings.merge(plugin_tables, tables)
+    config = settings.build(RecipeConfig, layers, problems, hints=RENAMED)
+    recipe = _settings_dict(config, plugin_tables)
+    _resolve_paths(recipe, base_dir, problems)
+    if config.generator.name not in generator_names():
+        problems.append(f"generator.name: {config.generator.name!r} is not one of {', '.join(generator_names())}")
+    else:
+        found = preset_problems(recipe["generator"], base_dir)
+        problems += found or generator_problems(recipe["generator"], plugin_tables, base_dir)
+    problems += model_problems(recipe["reid"])
+    # Imported here: augreid.pipeline.fractions imports this module (Recipe, DEMO).
     from augreid.pipeline.fractions import protocol_problems
 
-    problems += protocol_problems(settings["protocol"])
+    problems += protocol_problems(recipe["protocol"])
     if problems:
         raise ConfigError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
-    return Recipe(None, settings)
+    return Recipe(None, recipe)
 
 
-def _resolve_paths(settings: dict[str, Any], base_dir: Path | None, problems: list[str]) -> None:
+def _settings_dict(config: RecipeConfig, plugin_tables: dict[str, Any]) -> dict[str, Any]:
+    """The resolved recipe as plain dicts (what stages, reports and the fractions protocol read)."""
+    out = dataclasses.asdict(config)
+    for section, keys in RUNNER_KEYS.items():
+        out[section] = {k: v for k, v in out[section].items() if k not in keys}
+    out["generator"].update(plugin_tables)
+    return out
+
+
+def _resolve_paths(settings_: dict[str, Any], base_dir: Path | None, problems: list[str]) -> None:
     """Relative paths are relative to the recipe file; every named file must exist."""
-    for section, key in (("dataset", "root"), ("dataset", "train_keypoints"), ("dataset", "test_keypoints"),
-                         ("synth", "pose_file"), ("reid", "pretrained")):
-        value = settings[section][key]
+    for section, key in (
+        ("dataset", "root"),
+        ("dataset", "train_keypoints"),
+        ("dataset", "test_keypoints"),
+        ("synth", "pose_file"),
+        ("reid", "pretrained"),
+    ):
+        value = settings_[section][key]
         if value is None or (section, key) == ("dataset", "root") and value == DEMO or value in PRETRAINED_NAMES:
             continue
         path = Path(value).expanduser()
@@ -173,19 +200,16 @@ def _resolve_paths(settings: dict[str, Any], base_dir: Path | None, problems: li
             path = (base_dir / path).resolve()
         if not path.exists():
             problems.append(f"{section}.{key}: {path} does not exist")
-        settings[section][key] = str(path)
+        settings_[section][key] = str(path)
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Read and validate a recipe file; ``overrides`` maps ``section.key`` to a value."""
+def load_recipe(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:
+    """Read and validate a recipe file; ``overrides`` maps ``section.key`` (or a whole section) to a value."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist")
-    raw = read_toml(path)
-    for dotted, value in (overrides or {}).items():
-        section, _, key = dotted.rpartition(".")
-        (raw.setdefault(section, {}) if section else raw)[key] = value
-    recipe = validate(raw, base_dir=path.parent.resolve(), source=str(path))
+    recipe = validate(
+        read_toml(path), base_dir=path.parent.resolve(), source=str(path), overrides=settings.nest(overrides or {})
+    )
     recipe.path = path.resolve()
     return recipe
-

@@ -1,74 +1,40 @@
-"""Value checks of a recipe, run by ``validate`` before any stage (and by ``--dry-run``).
+"""Checks of a recipe that need more than its dataclasses, run by ``validate`` before any stage (and by ``--dry-run``).
 
-The type checks in ``recipe.py`` say whether a value is a number; these say
-whether it is a usable one, and whether named presets and models exist, so
-that a mistake costs seconds instead of the stages that run before it.
+Types, choices and ranges are the sections' own (``augreid.settings``); these
+say whether named presets and models exist and whether the generator plug-in
+accepts its settings, so that a mistake costs seconds instead of the stages
+that run before it.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# (section, key) -> (lowest allowed, highest allowed or None, exclusive lower bound?)
-RANGES: dict[tuple[str, str], tuple[float, float | None, bool]] = {
-    ("generator", "stage1_iterations"): (1, None, False),
-    ("generator", "stage2_iterations"): (0, None, False),
-    ("generator", "batch_size"): (1, None, False),
-    ("generator", "max_pairs"): (1, None, False),
-    ("generator", "eval_pairs"): (0, None, False),  # 0 = every pair
-    ("synth", "num_poses"): (1, None, False),
-    ("synth", "per_id"): (1, None, False),
-    ("synth", "batch_size"): (1, None, False),
-    ("synth", "min_quality"): (0, 1, False),
-    ("reid", "epochs"): (1, None, False),
-    ("reid", "batch_size"): (1, None, False),
-    ("reid", "height"): (32, None, False),  # the smallest input torchreid backbones take
-    ("reid", "width"): (16, None, False),
-    ("reid", "lr"): (0, None, True),
-    ("reid", "label_smoothing"): (0, 1, False),
-    ("reid", "synthetic_ratio"): (0, 1, False),
-    ("reid", "max_synthetic_per_id"): (1, None, False),
-    ("eval", "bootstrap"): (1, None, False),
-}
+from augreid import settings
+from augreid.errors import AugreidError, ConfigError
+from augreid.reid.checkpoint import model_names
+from generators.base import GeneratorPlugin, generator_plugin
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def range_problems(settings: dict[str, Any]) -> list[str]:
-    """One line per value outside its range (values of a wrong type are reported elsewhere)."""
-    problems = []
-    for (section, key), (low, high, exclusive) in RANGES.items():
-        value = (settings.get(section) or {}).get(key)
-        if value is None or not _is_number(value):
-            continue
-        where = f"{section}.{key}"
-        if not math.isfinite(value):
-            problems.append(f"{where}: {value} is not a finite number")
-        elif value < low or (exclusive and value == low) or (high is not None and value > high):
-            bound = f"> {low}" if exclusive else f">= {low}"
-            problems.append(f"{where}: {value} must be {bound}" + (f" and <= {high}" if high is not None else ""))
-    seeds = settings.get("seeds")
-    if isinstance(seeds, list) and len(set(map(repr, seeds))) != len(seeds):
-        problems.append(f"seeds: {seeds} repeats a seed (each seed is one run)")
-    return problems
+def _preset_path(preset: str, base_dir: Path | None) -> Path | None:
+    """The file a preset given as a path names (relative to the recipe), or None for a preset name."""
+    if not (preset.endswith(".toml") or "/" in preset):
+        return None
+    path = Path(preset).expanduser()
+    candidates = [path] if path.is_absolute() or base_dir is None else [base_dir / path, path]
+    return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def preset_problems(generator: dict[str, Any], base_dir: Path | None) -> list[str]:
     """A preset must be one the generator ships or an existing ``.toml`` file."""
-    from augreid.errors import AugreidError
-    from generators.base import generator_plugin
-
     preset = generator.get("preset")
     if not isinstance(preset, str):
         return []
-    if preset.endswith(".toml") or "/" in preset:
-        path = Path(preset).expanduser()
-        candidates = [path] if path.is_absolute() or base_dir is None else [base_dir / path, path]
-        return [] if any(p.is_file() for p in candidates) else [f"generator.preset: preset file {preset} does not exist"]
+    path = _preset_path(preset, base_dir)
+    if path is not None:
+        return [] if path.is_file() else [f"generator.preset: preset file {preset} does not exist"]
     try:
         plugin = generator_plugin(generator.get("name") or "pg2")
     except AugreidError:
@@ -79,22 +45,33 @@ def preset_problems(generator: dict[str, Any], base_dir: Path | None) -> list[st
     return []
 
 
+def config_loader(plugin: GeneratorPlugin) -> Callable[..., Any] | None:
+    """The plug-in's ``load_config(preset, overrides)``: its settings, checked, without training."""
+    return plugin.load_config
+
+
+def generator_problems(generator: dict[str, Any], tables: dict[str, Any], base_dir: Path | None) -> list[str]:
+    """The plug-in's own problems with the preset and the recipe's ``[generator.*]`` tables."""
+    plugin = generator_plugin(generator["name"])
+    loader = config_loader(plugin)
+    preset = generator.get("preset") or plugin.default_preset
+    if loader is None or preset is None:
+        return []
+    try:
+        loader(_preset_path(preset, base_dir) or preset, settings.flatten(tables))
+    except ConfigError as err:
+        return [f"generator.{line}" for line in settings.error_lines(err)]
+    return []
+
+
 def model_problems(reid: dict[str, Any]) -> list[str]:
-    """The re-ID model must be one torchreid builds (imports torchreid: about a second)."""
+    """The re-ID model must be one torchreid builds."""
     model = reid.get("model")
     if not isinstance(model, str):
         return []
-    from augreid.reid.checkpoint import model_names
-
     names = model_names()
     if model in names:
         return []
     close = [n for n in names if n.startswith(model[:4])][:6]
     hint = f" (did you mean {', '.join(close)}?)" if close else f" (torchreid knows {len(names)} models)"
     return [f"reid.model: unknown model {model!r}{hint}"]
-
-
-def value_problems(settings: dict[str, Any], base_dir: Path | None) -> list[str]:
-    """Every range, preset and model problem of a type-checked recipe."""
-    return (range_problems(settings) + preset_problems(settings.get("generator") or {}, base_dir)
-            + model_problems(settings.get("reid") or {}))

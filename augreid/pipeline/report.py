@@ -7,6 +7,7 @@ the stage outputs it sits beside.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,18 @@ from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph,
 from augreid.pipeline.runner import StageContext, StageResult
 from augreid.versions import git_revision, package_versions
 
-PACKAGES = ("augreid", "torch", "torchvision", "torchreid", "faiss-cpu", "numpy", "scikit-learn", "scikit-image",
-            "safetensors", "pillow")
+PACKAGES = (
+    "augreid",
+    "torch",
+    "torchvision",
+    "torchreid",
+    "faiss-cpu",
+    "numpy",
+    "scikit-learn",
+    "scikit-image",
+    "safetensors",
+    "pillow",
+)
 
 
 def software_versions() -> dict[str, str]:
@@ -34,8 +45,10 @@ def _pct(value: float | None) -> str:
 def dataset_section(doc: Document, check: StageResult) -> None:
     s = check.summary
     doc.add(Heading("Dataset"), Paragraph(f"`{portable_path(s['root'])}`, fingerprint `{s['fingerprint']}`."))
-    rows = [[split, v["ids"], v["images"], ",".join(map(str, v["cameras"])), v["with_keypoints"]]
-            for split, v in s["splits"].items()]
+    rows = [
+        [split, v["ids"], v["images"], ",".join(map(str, v["cameras"])), v["with_keypoints"]]
+        for split, v in s["splits"].items()
+    ]
     doc.add(Table(["split", "ids", "images", "cameras", "with keypoints"], rows))
     for warning in s.get("warnings", []):
         doc.add(Paragraph(f"Warning: {warning}"))
@@ -43,43 +56,85 @@ def dataset_section(doc: Document, check: StageResult) -> None:
 
 def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> None:
     name = (quality.summary.get("generator") or {}).get("name", "pg2")
-    doc.add(Heading(f"Generator ({name})"), Paragraph(
-        f"Checkpoint `{gen.summary['checkpoint']}` after {gen.summary['step']} iterations. "
-        f"Quality on {quality.summary['pairs']} held-out pairs of test identities "
-        "(mean over pairs; the two last rows are trivial baselines a generator must beat):"))
+    doc.add(
+        Heading(f"Generator ({name})"),
+        Paragraph(
+            f"Checkpoint `{gen.summary['checkpoint']}` after {gen.summary['step']} iterations. "
+            f"Quality on {quality.summary['pairs']} held-out pairs of test identities "
+            "(mean over pairs; the two last rows are trivial baselines a generator must beat):"
+        ),
+    )
     rows = []
     for method, m in quality.summary["methods"].items():
-        rows.append([method, f"{m['ssim']['mean']:.3f}", f"{m['mask_ssim']['mean']:.3f}",
-                     f"{m['psnr']['mean']:.2f}", f"{m['masked_l1']['mean']:.4f}"])
+        rows.append(
+            [
+                method,
+                f"{m['ssim']['mean']:.3f}",
+                f"{m['mask_ssim']['mean']:.3f}",
+                f"{m['psnr']['mean']:.2f}",
+                f"{m['masked_l1']['mean']:.4f}",
+            ]
+        )
     doc.add(Table(["method", "SSIM ↑", "mask-SSIM ↑", "PSNR dB ↑", "masked L1 ↓"], rows))
     realism = quality.summary.get("realism")
     if realism and "methods" in realism:
         doc.add(Paragraph(f"Realism against real test images. {realism['disclaimer']}."))
         scored = [*realism["methods"].items(), ("real vs real (floor)", realism["floor_real_vs_real"])]
-        doc.add(Table(["method", f"{realism['name']} ↓", "KID x 1000 ↓"],
-                      [[m, f"{v['fid_mnv2']:.2f}", f"{1000 * v['kid']:.2f}"] for m, v in scored]))
+        doc.add(
+            Table(
+                ["method", f"{realism['name']} ↓", "KID x 1000 ↓"],
+                [[m, f"{v['fid_mnv2']:.2f}", f"{1000 * v['kid']:.2f}"] for m, v in scored],
+            )
+        )
     elif realism and "skipped" in realism:
         doc.add(Paragraph(f"Realism ({realism['name']}) skipped: {realism['skipped']}"))
+    pose = quality.summary.get("pose_fidelity")
+    if pose and "methods" in pose:
+        doc.add(
+            Paragraph(
+                f"Pose fidelity: {pose['label']} at {pose['alpha']} x head size. Real target images: "
+                f"{pose['real_target_note']}."
+            )
+        )
+        rows = [
+            [m, "n/a" if v["pckh"] is None else f"{v['pckh']:.3f}", f"{100 * v['detection_rate']:.0f} %"]
+            for m, v in pose["methods"].items()
+        ]
+        doc.add(Table(["method", f"{pose['label']} ↑", "person detected ↑"], rows))
+    elif pose and "skipped" in pose:
+        doc.add(Paragraph(f"{pose['label']} skipped: {pose['skipped']}"))
     sheet = Path(quality.summary["contact_sheet"])
     outputs = " | ".join(quality.summary.get("outputs", ["G1", "refined"]))
     if sheet.is_file():
-        doc.add(Image(sheet, f"Hardest and easiest held-out pairs (condition | target pose | {outputs} | ground truth)"))
+        doc.add(
+            Image(sheet, f"Hardest and easiest held-out pairs (condition | target pose | {outputs} | ground truth)")
+        )
 
 
 def synth_section(doc: Document, synth: StageResult) -> None:
     counts = synth.summary["counts"]
-    doc.add(Heading("Synthetic set"), Paragraph(
-        "Only training identities and training poses were used. Counts: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, (int, float, str))) + "."))
+    doc.add(
+        Heading("Synthetic set"),
+        Paragraph(
+            "Only training identities and training poses were used. Counts: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, (int, float, str)))
+            + "."
+        ),
+    )
     pckh = synth.summary.get("pckh")
     if pckh:  # the default pose filter
-        doc.add(Paragraph(
-            f"{pckh['label']} filter: threshold {pckh['threshold']}, dropped "
-            f"{(counts.get('removed_by_filter') or {}).get('pckh', 0)} of {counts.get('planned')} images; mean per-image "
-            f"{pckh['label']} {pckh['mean']:.3f}, person detected in {_pct(pckh['person_detected_rate'])} % "
-            f"({pckh['head_size']})."))
-    captions = {"target_poses": "Target poses (cluster medoids) with member poses",
-                "contact_sheet": "Synthetic identities: condition image, then each target pose"}
+        doc.add(
+            Paragraph(
+                f"{pckh['label']} filter: threshold {pckh['threshold']}, dropped "
+                f"{(counts.get('removed_by_filter') or {}).get('pckh', 0)} of {counts.get('planned')} images; mean per-image "
+                f"{pckh['label']} {pckh['mean']:.3f}, person detected in {_pct(pckh['person_detected_rate'])} % "
+                f"({pckh['head_size']})."
+            )
+        )
+    captions = {
+        "target_poses": "Target poses (cluster medoids) with member poses",
+        "contact_sheet": "Synthetic identities: condition image, then each target pose",
+    }
     for stem, path in synth.summary.get("pictures", {}).items():
         doc.add(Image(Path(path), captions.get(stem, stem.replace("_", " "))))
 
@@ -87,22 +142,44 @@ def synth_section(doc: Document, synth: StageResult) -> None:
 def reid_section(doc: Document, ev: StageResult) -> None:
     comparison = ev.summary["comparison"]
     protocol = comparison["protocol"]
-    doc.add(Heading("Re-identification: baseline vs augmented"), Paragraph(
-        f"{protocol['protocol']}; AP: **{protocol['ap_label']}**; distance: {protocol['metric_label']}; "
-        f"re-ranking: **{protocol['rerank']}**. Mean ± std across seeds (percent)."))
+    doc.add(
+        Heading("Re-identification: baseline vs augmented"),
+        Paragraph(
+            f"{protocol['protocol']}; AP: **{protocol['ap_label']}**; distance: {protocol['metric_label']}; "
+            f"re-ranking: **{protocol['rerank']}**. Mean ± std across seeds (percent)."
+        ),
+    )
     rows = []
     for group in comparison["groups"]:
         mean, std = group["mean"], group["std"]
-        rows.append([group["name"], group["num_seeds"],
-                     *(f"{_pct(mean.get(k))} ± {_pct(std.get(k))}" for k in ("rank1", "rank5", "mAP"))])
+        rows.append(
+            [
+                group["name"],
+                group["num_seeds"],
+                *(f"{_pct(mean.get(k))} ± {_pct(std.get(k))}" for k in ("rank1", "rank5", "mAP")),
+            ]
+        )
     doc.add(Table(["arm", "seeds", "rank-1", "rank-5", "mAP"], rows))
     diffs = [d for d in comparison["differences"]]
     if diffs:
-        rows = [[f"{d['group']} − {d['baseline']}", d["metric"],
-                 f"{100 * d['estimate']:+.2f}", f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
-                 d.get("resamples", "-"), d.get("seed", "-")] for d in diffs]
-        doc.add(Table(["difference", "metric", "points", "95% CI", "resamples", "seed"], rows,
-                      caption="Paired bootstrap over query identities"))
+        rows = [
+            [
+                f"{d['group']} − {d['baseline']}",
+                d["metric"],
+                f"{100 * d['estimate']:+.2f}",
+                f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                d.get("resamples", "-"),
+                d.get("seed", "-"),
+            ]
+            for d in diffs
+        ]
+        doc.add(
+            Table(
+                ["difference", "metric", "points", "95% CI", "resamples", "seed"],
+                rows,
+                caption="Paired bootstrap over query identities",
+            )
+        )
     for name, path in ev.summary["files"].items():
         if str(path).endswith(".png") and "cmc" in name.lower():
             doc.add(Image(Path(path), "CMC curves"))
@@ -117,6 +194,38 @@ def timings_section(doc: Document, history: dict[str, StageResult]) -> None:
     total = sum(r.seconds for r in history.values())
     rows.append(["total", f"{total:.1f}", ""])
     doc.add(Heading("Timings"), Table(["stage", "seconds", ""], rows))
+
+
+def reproducibility_section(doc: Document, history: dict[str, StageResult]) -> None:
+    """What decides the exact numbers besides recipe and seed, as each re-ID run recorded it."""
+    rows = []
+    for name, result in history.items():
+        run_json = Path(result.summary.get("run_dir", "")) / "run.json"
+        if "arm" not in result.summary or not run_json.is_file():
+            continue
+        runtime = json.loads(run_json.read_text(encoding="utf-8")).get("runtime", {})
+        env = ", ".join(f"{k}={v}" for k, v in runtime.get("env", {}).items()) or "-"
+        rows.append(
+            [
+                name,
+                str(runtime.get("threads", "?")),
+                str(runtime.get("workers", "?")),
+                str(runtime.get("cpu_capability", "not recorded")),
+                str(runtime.get("deterministic_algorithms", "?")),
+                env,
+            ]
+        )
+    if not rows:
+        return
+    doc.add(
+        Heading("Reproducibility"),
+        Paragraph(
+            "Same recipe, seed, torch threads, loader workers and CPU kernels give the same numbers; changing any "
+            "of the last three changes them (bench/results/reproducibility.md). The CPU kernels follow the machine's "
+            "CPU unless ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA pin them."
+        ),
+        Table(["stage", "threads", "workers", "CPU kernels", "deterministic algorithms", "environment"], rows),
+    )
 
 
 def build_report(recipe: dict[str, Any], history: dict[str, StageResult]) -> Document:
@@ -134,6 +243,7 @@ def build_report(recipe: dict[str, Any], history: dict[str, StageResult]) -> Doc
     if "eval" in history:
         reid_section(doc, history["eval"])
     timings_section(doc, history)
+    reproducibility_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
     doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
     return doc
@@ -142,11 +252,14 @@ def build_report(recipe: dict[str, Any], history: dict[str, StageResult]) -> Doc
 def _headline(doc: Document, comparison: dict[str, Any], recipe: dict[str, Any]) -> None:
     for d in comparison["differences"]:
         if d["metric"] == "rank1":
-            verdict = ("better" if d["low"] > 0 else "worse" if d["high"] < 0 else "not distinguishable from baseline")
-            doc.add(Paragraph(
-                f"**Answer:** augmented minus baseline rank-1 = {100 * d['estimate']:+.2f} points, 95% CI "
-                f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] (paired bootstrap over query identities); "
-                f"seeds {recipe['seeds']}: the augmented model is **{verdict}**."))
+            verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "not distinguishable from baseline"
+            doc.add(
+                Paragraph(
+                    f"**Answer:** augmented minus baseline rank-1 = {100 * d['estimate']:+.2f} points, 95% CI "
+                    f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] (paired bootstrap over query identities); "
+                    f"seeds {recipe['seeds']}: the augmented model is **{verdict}**."
+                )
+            )
 
 
 def _recipe_text(recipe: dict[str, Any]) -> str:
@@ -158,7 +271,9 @@ def _recipe_text(recipe: dict[str, Any]) -> str:
         if isinstance(value, dict):
             lines.append(f"[{key}]")
             # Resolved paths are absolute; a committed report must not name this machine's folders.
-            lines += [f"{k} = {(portable_path(v) if isinstance(v, str) else v)!r}" for k, v in value.items() if v is not None]
+            lines += [
+                f"{k} = {(portable_path(v) if isinstance(v, str) else v)!r}" for k, v in value.items() if v is not None
+            ]
     return "\n".join(lines)
 
 

@@ -75,13 +75,7 @@ def _is_done(folder: Path) -> bool:
         return False
 
 
-def plan(
-    stages: list[Stage],
-    run_dir: Path,
-    *,
-    only: str | None = None,
-    start: str | None = None,
-) -> list[PlanItem]:
+def plan(stages: list[Stage], run_dir: Path, *, only: str | None = None, start: str | None = None) -> list[PlanItem]:
     """Decide, for every stage in order, whether to reuse, run, resume or skip it."""
     kinds = [s.kind for s in stages]
     for option, value in (("--only", only), ("--from", start)):
@@ -125,8 +119,9 @@ def execute(items: list[PlanItem], log: Callable[[str], None] = print) -> dict[s
         stage = item.stage
         if item.action == "reuse":
             record = json.loads((item.folder / STAGE_FILE).read_text())
-            results[stage.name] = StageResult(stage.name, item.folder, record.get("summary", {}),
-                                              record.get("seconds", 0.0), reused=True)
+            results[stage.name] = StageResult(
+                stage.name, item.folder, record.get("summary", {}), record.get("seconds", 0.0), reused=True
+            )
             log(f"[{stage.name}] done earlier, reusing {item.folder}")
             continue
         if item.action == "skip":
@@ -144,10 +139,19 @@ def execute(items: list[PlanItem], log: Callable[[str], None] = print) -> dict[s
         ctx = StageContext(stage, item.folder, {d: results[d] for d in stage.depends}, dict(results))
         summary = stage.run(ctx)
         seconds = time.perf_counter() - started
-        atomic_write_json(item.folder / STAGE_FILE, {
-            "status": "done", "stage": stage.name, "kind": stage.kind, "key": item.key,
-            "settings": stage.settings, "depends": list(stage.depends), "seconds": seconds, "summary": summary,
-        })
+        atomic_write_json(
+            item.folder / STAGE_FILE,
+            {
+                "status": "done",
+                "stage": stage.name,
+                "kind": stage.kind,
+                "key": item.key,
+                "settings": stage.settings,
+                "depends": list(stage.depends),
+                "seconds": seconds,
+                "summary": summary,
+            },
+        )
         results[stage.name] = StageResult(stage.name, item.folder, summary, seconds)
         log(f"[{stage.name}] finished in {seconds:.1f} s")
     return results

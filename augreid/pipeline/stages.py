@@ -12,10 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from augreid import settings
+from augreid.data.check import check_dataset
+from augreid.data.market import load_market
+from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError
+from augreid.evaluation.compare import compare_runs
+from augreid.evaluation.generator_eval import evaluate_generator
+from augreid.evaluation.options import EvalOptions
+from augreid.evaluation.report import result_to_dict, write_comparison_report
+from augreid.pipeline.fractions import fraction_stages
 from augreid.pipeline.recipe import DEMO, Recipe
 from augreid.pipeline.reid_section import LABELLING_KEYS
+from augreid.pipeline.report import run_report
 from augreid.pipeline.runner import Stage, StageContext
+from augreid.reid.config import resolve_config
+from augreid.reid.train import train_reid
+from augreid.synth import SynthConfig, synthesize
+from generators.base import generator_plugin
 
 STAGE_KINDS = ("check", "train-gen", "eval-gen", "synth", "train-reid", "eval", "report")
 
@@ -27,8 +41,6 @@ def _data_root(recipe: Recipe) -> str | None:
 
 def dataset_identity(recipe: Recipe) -> dict[str, Any]:
     """What identifies the data: its fingerprint (file list + sizes) and keypoint files."""
-    from augreid.data.sources import resolve_source
-
     ds = recipe.section("dataset")
     source = resolve_source(_data_root(recipe), ds["train_keypoints"], ds["test_keypoints"])
     return {
@@ -43,59 +55,82 @@ def dataset_identity(recipe: Recipe) -> dict[str, Any]:
 
 
 def run_check(ctx: StageContext) -> dict[str, Any]:
-    from augreid.data.check import check_dataset
-
     s = ctx.stage.settings["data"]
     report = check_dataset(s["root"], train_keypoints=s["train_keypoints"], test_keypoints=s["test_keypoints"])
     report.write_json(ctx.folder / "check.json")
     (ctx.folder / "check.txt").write_text(report.format() + "\n")
     if report.errors:
-        raise AugreidError(f"dataset check failed ({len(report.errors)} errors), see {ctx.folder / 'check.txt'}:\n"
-                           + "\n".join(report.errors[:5]))
-    return {"splits": {k: vars(v) for k, v in report.splits.items()}, "warnings": report.warnings,
-            "fingerprint": s["fingerprint"], "root": s["root"]}
+        raise AugreidError(
+            f"dataset check failed ({len(report.errors)} errors), see {ctx.folder / 'check.txt'}:\n"
+            + "\n".join(report.errors[:5])
+        )
+    return {
+        "splits": {k: vars(v) for k, v in report.splits.items()},
+        "warnings": report.warnings,
+        "fingerprint": s["fingerprint"],
+        "root": s["root"],
+    }
 
 
 def run_train_gen(ctx: StageContext) -> dict[str, Any]:
-    from generators.base import generator_plugin
-
     s = ctx.stage.settings
     plugin = generator_plugin(s["generator"])
     if plugin.train is None:
         raise AugreidError(f"generator {s['generator']!r} cannot be trained by the pipeline")
-    result = plugin.train(s["preset"], s["overrides"], s["data"]["root"], out=ctx.folder / "gen",
-                          train_keypoints=s["data"]["train_keypoints"], resume=True, progress=True)
+    result = plugin.train(
+        s["preset"],
+        s["overrides"],
+        s["data"]["root"],
+        out=ctx.folder / "gen",
+        train_keypoints=s["data"]["train_keypoints"],
+        resume=True,
+        progress=True,
+    )
     if not result.finished or result.checkpoint is None:
         raise AugreidError(f"generator training stopped at step {result.step}; run again to resume")
     return {"checkpoint": str(result.checkpoint), "step": result.step, "run_dir": str(result.run_dir)}
 
 
 def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
-    from augreid.evaluation.generator_eval import evaluate_generator
-
     s = ctx.stage.settings
     checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
-    report = evaluate_generator(checkpoint, s["data"]["root"], out=ctx.folder, test_keypoints=s["data"]["test_keypoints"],
-                                max_pairs=s["eval_pairs"], seed=s["seed"], progress=True, realism=s.get("realism", True))
-    return {"pairs": report["pairs"], "methods": report["methods"], "metrics_md": str(ctx.folder / "metrics.md"),
-            "contact_sheet": str(ctx.folder / "contact_sheet.png"), "generator": report["generator"],
-            "outputs": report["outputs"], "realism": report.get("realism")}
+    report = evaluate_generator(
+        checkpoint,
+        s["data"]["root"],
+        out=ctx.folder,
+        test_keypoints=s["data"]["test_keypoints"],
+        progress=True,
+        **s["options"],
+    )
+    return {
+        "pairs": report["pairs"],
+        "methods": report["methods"],
+        "metrics_md": str(ctx.folder / "metrics.md"),
+        "contact_sheet": str(ctx.folder / "contact_sheet.png"),
+        "generator": report["generator"],
+        "outputs": report["outputs"],
+        "realism": report.get("realism"),
+        "pose_fidelity": report.get("pose_fidelity"),
+    }
 
 
 def run_synth(ctx: StageContext) -> dict[str, Any]:
-    from augreid.synth import load_synth_config, synthesize
-
     s = ctx.stage.settings
-    options = dict(s["options"])
-    from augreid.synth.quality import recipe_filters
-
-    filters = recipe_filters(options.pop("min_quality"), options.pop("min_pckh", None))
-    config = load_synth_config(None, **options, min_quality=filters)
     checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
-    result = synthesize(ctx.folder / "synth", config, data=s["data"]["root"], train_keypoints=s["data"]["train_keypoints"],
-                        generator=checkpoint, progress=True)
-    return {"folder": str(result.out), "counts": result.counts, "pictures": _synth_pictures(result.out),
-            "pckh": (result.summary.get("quality") or {}).get("pckh")}
+    result = synthesize(
+        ctx.folder / "synth",
+        SynthConfig(**s["options"]),
+        data=s["data"]["root"],
+        train_keypoints=s["data"]["train_keypoints"],
+        generator=checkpoint,
+        progress=True,
+    )
+    return {
+        "folder": str(result.out),
+        "counts": result.counts,
+        "pictures": _synth_pictures(result.out),
+        "pckh": (result.summary.get("quality") or {}).get("pckh"),
+    }
 
 
 def _synth_pictures(folder: Path) -> dict[str, str]:
@@ -103,9 +138,6 @@ def _synth_pictures(folder: Path) -> dict[str, str]:
 
 
 def run_train_reid(ctx: StageContext) -> dict[str, Any]:
-    from augreid.reid.config import resolve_config
-    from augreid.reid.train import train_reid
-
     s = ctx.stage.settings
     overrides = {**s["options"], "data": s["data"]["root"], "seed": s["seed"], "evaluate": False}
     if "synth" in ctx.inputs:
@@ -116,16 +148,11 @@ def run_train_reid(ctx: StageContext) -> dict[str, Any]:
 
 
 def run_eval(ctx: StageContext) -> dict[str, Any]:
-    from augreid.data.market import load_market
-    from augreid.evaluation.compare import compare_runs
-    from augreid.evaluation.options import EvalOptions
-    from augreid.evaluation.report import result_to_dict, write_comparison_report
-
     s = ctx.stage.settings
     groups: dict[str, list[Path]] = {}
     for result in ctx.inputs.values():
         groups.setdefault(result.summary["arm"], []).append(Path(result.summary["run_dir"]))
-    ordered = {arm: groups[arm] for arm in ("baseline", "augmented") if arm in groups}
+    ordered: dict[str, list[Path]] = {arm: groups[arm] for arm in ("baseline", "augmented") if arm in groups}
     options = EvalOptions(**s["options"], cache_dir=str(ctx.folder / "features"))
     comparison = compare_runs(ordered, load_market(s["data"]["root"]), options)
     written = write_comparison_report(comparison, ctx.folder)
@@ -136,35 +163,61 @@ def run_eval(ctx: StageContext) -> dict[str, Any]:
 
 
 def build_stages(recipe: Recipe) -> list[Stage]:
-    """Turn a recipe into stage instances with the settings that affect each."""
-    from augreid.pipeline.report import run_report
+    """Turn a recipe into stage instances with the settings that affect each.
 
+    Each stage's settings are its section of the recipe, that is its command's
+    resolved dataclass (train-gen: the plug-in's preset and the recipe's tables
+    as ``section.key`` overrides), plus the dataset's identity.
+    """
     if recipe.section("protocol")["fractions"]:  # one such plan per fraction, on its subset
-        from augreid.pipeline.fractions import fraction_stages
-
         return fraction_stages(recipe, build_stages)
 
     data = dataset_identity(recipe)
-    gen, syn, reid, ev = (recipe.section(k) for k in ("generator", "synth", "reid", "eval"))
-    overrides = {
-        key: value for key, value in {
-            "train.stage1_steps": gen["stage1_iterations"], "train.stage2_steps": gen["stage2_iterations"],
-            "train.batch_size": gen["batch_size"], "data.max_pairs": gen["max_pairs"],
-            "data.different_cameras": gen["different_cameras"], "train.seed": gen["seed"],
-        }.items() if value is not None
-    }
+    gen = recipe.section("generator")
+    plugin = generator_plugin(gen["name"])
+    tables = {k: v for k, v in gen.items() if isinstance(v, dict)}
     stages = [
         Stage("check", "check", {"data": data}, run_check),
-        Stage("train-gen", "train-gen", {"data": data, "generator": gen["name"], "preset": gen["preset"], "overrides": overrides},
-              run_train_gen, depends=("check",)),
-        Stage("eval-gen", "eval-gen", {"data": data, "eval_pairs": gen["eval_pairs"], "seed": gen["seed"], "realism": gen["realism"]},
-              run_eval_gen, depends=("train-gen",)),
-        Stage("synth", "synth", {"data": data, "options": {
-            "poses": syn["poses"], "pose_file": syn["pose_file"], "num_poses": syn["num_poses"],
-            "per_id": syn["per_id"], "batch_size": syn["batch_size"], "seed": syn["seed"],
-            "min_quality": syn["min_quality"], "min_pckh": syn["min_pckh"]}}, run_synth, depends=("train-gen",)),
+        Stage(
+            "train-gen",
+            "train-gen",
+            {
+                "data": data,
+                "generator": gen["name"],
+                "preset": gen["preset"] or plugin.default_preset,
+                "overrides": settings.flatten(tables),
+            },
+            run_train_gen,
+            depends=("check",),
+        ),
+        Stage(
+            "eval-gen",
+            "eval-gen",
+            {"data": data, "options": recipe.section("eval_gen")},
+            run_eval_gen,
+            depends=("train-gen",),
+        ),
+        Stage("synth", "synth", {"data": data, "options": recipe.section("synth")}, run_synth, depends=("train-gen",)),
     ]
-    reid_options = {k: v for k, v in reid.items() if v is not None}
+    trained = _train_reid_stages(recipe, data, stages)
+    stages.append(
+        Stage("eval", "eval", {"data": data, "options": recipe.section("eval")}, run_eval, depends=tuple(trained))
+    )
+    stages.append(
+        Stage(
+            "report",
+            "report",
+            {"recipe": recipe.settings},
+            run_report,
+            depends=("check", "train-gen", "eval-gen", "synth", "eval"),
+        )
+    )
+    return stages
+
+
+def _train_reid_stages(recipe: Recipe, data: dict[str, Any], stages: list[Stage]) -> list[str]:
+    """Append one train-reid stage per seed and arm; return their names."""
+    reid_options = {k: v for k, v in recipe.section("reid").items() if v is not None}
     trained = []
     for seed in recipe.seeds:
         for arm in ("baseline", "augmented"):
@@ -173,12 +226,14 @@ def build_stages(recipe: Recipe) -> list[Stage]:
                 for key in LABELLING_KEYS:
                     options.pop(key, None)
             name = f"train-reid-{arm}-s{seed}"
-            stages.append(Stage(name, "train-reid", {"data": data, "arm": arm, "seed": seed, "options": options},
-                                run_train_reid, depends=("check",) if arm == "baseline" else ("check", "synth")))
+            stages.append(
+                Stage(
+                    name,
+                    "train-reid",
+                    {"data": data, "arm": arm, "seed": seed, "options": options},
+                    run_train_reid,
+                    depends=("check",) if arm == "baseline" else ("check", "synth"),
+                )
+            )
             trained.append(name)
-    eval_options = {"metric": ev["metric"], "flip": ev["flip"], "rerank": ev["rerank"], "ap": ev["ap"],
-                    "resamples": ev["bootstrap"], "seed": ev["bootstrap_seed"]}
-    stages.append(Stage("eval", "eval", {"data": data, "options": eval_options}, run_eval, depends=tuple(trained)))
-    stages.append(Stage("report", "report", {"recipe": recipe.settings},
-                        run_report, depends=("check", "train-gen", "eval-gen", "synth", "eval")))
-    return stages
+    return trained

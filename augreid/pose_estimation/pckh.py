@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from augreid.data.keypoints import KP, NUM_KEYPOINTS, visible
+from augreid.pose_estimation.base import EstimatorSpec
 
 LABEL = "PCKh (MediaPipe)"
 ALPHA = 0.5
@@ -153,16 +155,12 @@ def load_rgb(image: ImageLike) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 RGB array from an array or an image file."""
     if isinstance(image, np.ndarray):
         return np.ascontiguousarray(image, dtype=np.uint8)
-    from PIL import Image
-
     with Image.open(image) as img:
         return np.asarray(img.convert("RGB"))
 
 
 def default_estimator():
     """MediaPipe with ``augreid pose``'s defaults (the estimator that made cuhk03-market's keypoints)."""
-    from augreid.pose_estimation.base import EstimatorSpec
-
     return EstimatorSpec("mediapipe").build()
 
 
@@ -230,8 +228,9 @@ def pose_fidelity(
             real = pckh_of_images(real_target_images, target_poses, estimator, alpha).summary()
             real["note"] = (
                 "target keypoints were made by this estimator: about 1.0 by construction, not a ceiling; "
-                "compare with copy_condition" if keypoints_from_estimator else
-                "exact keypoints: the estimator's ceiling on real images"
+                "compare with copy_condition"
+                if keypoints_from_estimator
+                else "exact keypoints: the estimator's ceiling on real images"
             )
             out["real_target"] = real
     finally:

@@ -3,17 +3,19 @@ agreement with a reference CSV, and a contact sheet of skeletons drawn on images
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
-from augreid.data.keypoints import FLIP_ORDER, KEYPOINT_NAMES, LIMBS, visible
+from augreid.data.imaging import draw_skeleton, write_png
+from augreid.data.keypoints import FLIP_ORDER, KEYPOINT_NAMES, visible
+from augreid.data.market import read_image
 from augreid.data.pairs import is_pose_usable
-from augreid.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from augreid.io import atomic_write_json, atomic_write_text
 
 
 def _rate(count: int | float, total: int) -> float:
@@ -31,9 +33,14 @@ class SplitStats:
 
     def to_dict(self) -> dict:
         return {
-            "images": self.images, "detected": self.detected, "detection_rate": _rate(self.detected, self.images),
-            "with_joints": self.with_joints, "usable": self.usable, "usable_rate": _rate(self.usable, self.images),
-            "mean_joints": round(self.mean_joints, 3), "joint_rates": self.joint_rates,
+            "images": self.images,
+            "detected": self.detected,
+            "detection_rate": _rate(self.detected, self.images),
+            "with_joints": self.with_joints,
+            "usable": self.usable,
+            "usable_rate": _rate(self.usable, self.images),
+            "mean_joints": round(self.mean_joints, 3),
+            "joint_rates": self.joint_rates,
         }
 
 
@@ -81,9 +88,14 @@ class PoseReport:
         lines.append("| joint | " + " | ".join(names) + " |")
         lines.append("|---|" + "---|" * len(names))
         for joint in KEYPOINT_NAMES:
-            lines.append(f"| {joint} | " + " | ".join(f"{100 * self.splits[n].joint_rates[joint]:.1f}%" for n in names) + " |")
+            lines.append(
+                f"| {joint} | " + " | ".join(f"{100 * self.splits[n].joint_rates[joint]:.1f}%" for n in names) + " |"
+            )
         if self.detection_source == "rows":
-            lines += ["", "detected = rows with at least one kept joint (the estimator's own detections were not recorded)."]
+            lines += [
+                "",
+                "detected = rows with at least one kept joint (the estimator's own detections were not recorded).",
+            ]
         return "\n".join(lines) + "\n"
 
     def write(self, json_path: str | Path | None = None, md_path: str | Path | None = None) -> None:
@@ -151,7 +163,11 @@ def compare_keypoints(
         "exact_joint_match": _rate(int((dist == 0).sum()), int(both.sum())),
         "visibility_pattern_match": _rate(int((va == vb).all(axis=1).sum()), len(names)),
         "joint_visibility_agreement": _rate(int((va == vb).sum()), va.size),
-        "rows_with_joints": {"ours": int(row_a.sum()), "reference": int(row_b.sum()), "both": int((row_a & row_b).sum())},
+        "rows_with_joints": {
+            "ours": int(row_a.sum()),
+            "reference": int(row_b.sum()),
+            "both": int((row_a & row_b).sum()),
+        },
         "joints_present": {"ours": int(va.sum()), "reference": int(vb.sum())},
         "per_joint": per_joint,
     }
@@ -174,33 +190,12 @@ def _swapped_rows(a: np.ndarray, b: np.ndarray) -> int:
 
 # ---------------------------------------------------------------- contact sheet
 
-# OpenPose's drawing colours, one per limb of LIMBS (right side warm, left side cool).
-_LIMB_COLOURS = (
-    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
-    (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
-    (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85), (255, 0, 0),
-)
 
-
-def draw_skeleton(image, pose: np.ndarray, scale: int = 1):
+def skeleton_on(image: Image.Image, pose: np.ndarray, scale: int = 1) -> Image.Image:
     """A copy of the PIL ``image`` scaled by ``scale`` with ``pose`` (in original pixels) drawn on it."""
-    from PIL import Image, ImageDraw
-
     w, h = image.size
-    canvas = image.convert("RGB").resize((w * scale, h * scale), Image.NEAREST)
-    draw = ImageDraw.Draw(canvas)
-    present = visible(pose)
-
-    def at(j: int) -> tuple[float, float]:  # centre of the keypoint's pixel
-        return ((pose[j, 1] + 0.5) * scale, (pose[j, 0] + 0.5) * scale)
-
-    for (a, b), colour in zip(LIMBS, _LIMB_COLOURS):
-        if present[a] and present[b]:
-            draw.line([at(a), at(b)], fill=colour, width=max(1, scale))
-    r = max(1.5, scale * 0.9)
-    for j in np.flatnonzero(present):
-        x, y = at(j)
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255), outline=(0, 0, 0))
+    canvas = image.convert("RGB").resize((w * scale, h * scale), Image.Resampling.NEAREST)
+    draw_skeleton(ImageDraw.Draw(canvas), pose, scale)
     return canvas
 
 
@@ -224,15 +219,11 @@ def contact_sheet(
 
     Images with no kept joint get a red frame, so misses are as easy to judge as hits.
     """
-    from PIL import Image, ImageDraw
-
-    from augreid.data.market import read_image
-
     chosen = sorted(random.Random(seed).sample(range(len(items)), min(count, len(items))))
     tiles = []
     for index in chosen:
         name, path, pose = items[index]
-        tile = draw_skeleton(read_image(path), pose, scale)
+        tile = skeleton_on(read_image(path), pose, scale)
         if not visible(pose).any():
             ImageDraw.Draw(tile).rectangle([0, 0, tile.width - 1, tile.height - 1], outline=(230, 0, 0), width=3)
         tiles.append((name, tile))
@@ -253,10 +244,7 @@ def contact_sheet(
         y = top + pad + (i // cols) * (th + caption + pad)
         sheet.paste(tile, (x, y))
         draw.text((x, y + th), _short(name), fill=(60, 60, 60))
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=True)
-    return atomic_write_bytes(out_png, buffer.getvalue())
-
+    return write_png(out_png, sheet, optimize=True)
 
 
 def write_run_report(run, prefix: str = "pose", *, count: int = 32, seed: int = 0, scale: int = 2) -> dict[str, Path]:
@@ -273,8 +261,14 @@ def write_run_report(run, prefix: str = "pose", *, count: int = 32, seed: int = 
     report.write(paths["json"], paths["markdown"])
     items = [(r.name, r.path, run.poses[r.name]) for r in run.records]
     if items and count > 0:
-        contact_sheet(items, paths["sheet"], count=count, seed=seed, scale=scale,
-                      title=f"{prefix}: {min(count, len(items))} random images (seed {seed}); red frame = no joint kept")
+        contact_sheet(
+            items,
+            paths["sheet"],
+            count=count,
+            seed=seed,
+            scale=scale,
+            title=f"{prefix}: {min(count, len(items))} random images (seed {seed}); red frame = no joint kept",
+        )
     else:
         paths.pop("sheet")
     return paths

@@ -26,12 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from augreid import __version__
 from augreid.data.keypoints import NUM_KEYPOINTS, read_keypoints_csv, write_keypoints_csv
 from augreid.data.market import GALLERY, MARKET_DIRNAME, QUERY, SPLITS, TRAIN, ImageRecord, load_market, read_image
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.base import EstimatorSpec, PoseEstimate, PoseEstimator
+from augreid.pose_estimation.mediapipe_estimator import mediapipe_version
 
 PROGRESS_FORMAT = 1
 FLUSH_EVERY = 32  # progress lines buffered at most; a crash loses at most this many images
@@ -39,8 +42,13 @@ FLUSH_EVERY = 32  # progress lines buffered at most; a crash loses at most this 
 # Which splits each CSV holds (the pose-transfer convention: test = query + gallery).
 CSV_KINDS: dict[str, tuple[str, ...]] = {"train": (TRAIN,), "test": (QUERY, GALLERY)}
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
-    "train": (TRAIN,), TRAIN: (TRAIN,), "query": (QUERY,), "gallery": (GALLERY,), GALLERY: (GALLERY,),
-    "test": (QUERY, GALLERY), "all": SPLITS,
+    "train": (TRAIN,),
+    TRAIN: (TRAIN,),
+    "query": (QUERY,),
+    "gallery": (GALLERY,),
+    GALLERY: (GALLERY,),
+    "test": (QUERY, GALLERY),
+    "all": SPLITS,
 }
 
 
@@ -165,8 +173,6 @@ def estimate_images(
     same ``settings`` (default: the estimator spec) estimates only what is missing.
     The progress file is left in place: the caller deletes it once its output is written.
     """
-    from tqdm.auto import tqdm
-
     progress_path = Path(progress_path)
     settings = settings if settings is not None else {"estimator": spec.describe()}
     wanted = {name for name, _ in items}
@@ -241,9 +247,6 @@ def _check_settings(record_path: Path, settings: dict, overwrite: bool) -> None:
 
 
 def _versions() -> dict[str, str | None]:
-    from augreid import __version__
-    from augreid.pose_estimation.mediapipe_estimator import mediapipe_version
-
     return {"augreid": __version__, "mediapipe": mediapipe_version(), "python": platform.python_version()}
 
 
@@ -286,9 +289,14 @@ def estimate_dataset(
             _check_settings(record_path, settings, overwrite)
             progress = out / f".{csv_path.name}.progress.jsonl"
             results, resumed = estimate_images(
-                [(r.name, r.path) for r in todo], spec, progress,
-                settings={**settings, "csv": csv_path.name}, workers=workers, restart=restart,
-                show_progress=show_progress, desc=f"pose {kind}",
+                [(r.name, r.path) for r in todo],
+                spec,
+                progress,
+                settings={**settings, "csv": csv_path.name},
+                workers=workers,
+                restart=restart,
+                show_progress=show_progress,
+                desc=f"pose {kind}",
             )
             table = {**existing, **{name: est.pose for name, est in results.items()}}
             write_keypoints_csv(csv_path, table)
@@ -315,15 +323,18 @@ def _write_run_record(path: Path, run: PoseRun, settings: dict, splits: Sequence
             previous = {}
     if run.estimated == 0 and run.resumed == 0 and previous:
         return  # nothing new: keep the record of the run that made the rows
-    atomic_write_json(path, {
-        "dataset": str(root),
-        "estimator": settings["estimator"],
-        "splits": list(splits),
-        "csv": {kind: p.name for kind, p in run.csv_paths.items()},
-        "rows": run.rows,
-        "estimated": run.estimated,
-        "resumed": run.resumed,
-        "kept": run.kept,
-        "seconds": round(run.seconds, 2),
-        "versions": _versions(),
-    })
+    atomic_write_json(
+        path,
+        {
+            "dataset": str(root),
+            "estimator": settings["estimator"],
+            "splits": list(splits),
+            "csv": {kind: p.name for kind, p in run.csv_paths.items()},
+            "rows": run.rows,
+            "estimated": run.estimated,
+            "resumed": run.resumed,
+            "kept": run.kept,
+            "seconds": round(run.seconds, 2),
+            "versions": _versions(),
+        },
+    )

@@ -5,6 +5,16 @@ from augreid.poses.normalize import NormalisedPoses, denormalise, normalise_pose
 from augreid.poses.targets import MODES, TargetPoses, clustered_targets, file_targets, is_renderable, random_targets
 
 __all__ = [
-    "MODES", "NormalisedPoses", "PoseClusters", "TargetPoses", "cluster_medoids", "cluster_poses",
-    "clustered_targets", "denormalise", "file_targets", "is_renderable", "normalise_poses", "random_targets",
+    "MODES",
+    "NormalisedPoses",
+    "PoseClusters",
+    "TargetPoses",
+    "cluster_medoids",
+    "cluster_poses",
+    "clustered_targets",
+    "denormalise",
+    "file_targets",
+    "is_renderable",
+    "normalise_poses",
+    "random_targets",
 ]

@@ -19,8 +19,11 @@ medoid prefer complete poses among near-equally central ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from augreid.errors import ConfigError
 
@@ -38,13 +41,7 @@ class PoseClusters:
 
 
 def cluster_poses(
-    coords: np.ndarray,
-    mask: np.ndarray,
-    k: int,
-    *,
-    seed: int = 0,
-    n_init: int = 10,
-    max_rounds: int = 20,
+    coords: np.ndarray, mask: np.ndarray, k: int, *, seed: int = 0, n_init: int = 10, max_rounds: int = 20
 ) -> PoseClusters:
     """Masked k-means of normalised poses ``coords (N, 18, 2)`` (NaN where ``~mask``)."""
     coords = np.asarray(coords, dtype=np.float64)
@@ -54,9 +51,6 @@ def cluster_poses(
         raise ConfigError(f"number of target poses must be at least 1, got {k}")
     if n < k:
         raise ConfigError(f"cannot make {k} pose clusters from {n} usable training poses; lower --num-poses")
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
-
     flat_mask = np.repeat(mask, 2, axis=1)  # (N, 36): y and x of a joint go missing together
     data = coords.reshape(n, -1).copy()
     observed = np.where(flat_mask, data, 0.0)
@@ -65,7 +59,7 @@ def cluster_poses(
     data = np.where(flat_mask, data, col_mean[None, :])
 
     labels = None
-    model = None
+    model: Any = None
     rounds = 0
     for rounds in range(1, max_rounds + 1):  # noqa: B007 (the count is reported after the loop)
         if model is None:

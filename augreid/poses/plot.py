@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
+from augreid.data.imaging import write_figure
 from augreid.data.keypoints import LIMBS
 from augreid.poses.normalize import joint_mask
+from augreid.poses.targets import TargetPoses
 
 
-def _draw_skeleton(ax, pose: np.ndarray, *, color: str, width: float, alpha: float) -> None:
+def _draw_skeleton(ax: Axes, pose: np.ndarray, *, color: str | tuple[float, ...], width: float, alpha: float) -> None:
     pose = np.asarray(pose, dtype=np.float64)
     present = joint_mask(pose)
     for a, b in LIMBS:
@@ -19,19 +24,14 @@ def _draw_skeleton(ax, pose: np.ndarray, *, color: str, width: float, alpha: flo
     ax.scatter(pose[present, 1], pose[present, 0], s=6 * width, color=color, alpha=alpha, zorder=3)
 
 
-def plot_targets(targets, path: str | Path, *, dpi: int = 100) -> Path:
+def plot_targets(targets: TargetPoses, path: str | Path, *, dpi: int = 100) -> Path:
     """One panel per target: its skeleton in black over a few cluster members in colour."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from augreid.io import atomic_write_bytes
-
     h, w = targets.shape
     k = max(len(targets), 1)
-    fig, axes = plt.subplots(1, k, figsize=(1.4 * k, 1.4 * h / w + 0.5), squeeze=False)
-    colours = plt.get_cmap("tab10")
+    # A bare Figure, not pyplot: no global backend or figure list to manage.
+    fig = Figure(figsize=(1.4 * k, 1.4 * h / w + 0.5))
+    axes = fig.subplots(1, k, squeeze=False)
+    colours = matplotlib.colormaps["tab10"]
     for i, ax in enumerate(axes[0]):
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
@@ -49,9 +49,4 @@ def plot_targets(targets, path: str | Path, *, dpi: int = 100) -> Path:
             title += f"\nn={targets.sizes[i]}"
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return write_figure(path, fig, dpi=dpi)

@@ -145,12 +145,7 @@ def clustered_targets(
 
 
 def random_targets(
-    poses: Mapping[str, np.ndarray],
-    k: int,
-    shape: tuple[int, int],
-    *,
-    seed: int = 0,
-    min_target_joints: int = 14,
+    poses: Mapping[str, np.ndarray], k: int, shape: tuple[int, int], *, seed: int = 0, min_target_joints: int = 14
 ) -> TargetPoses:
     """K poses drawn without replacement from the renderable (training) poses."""
     names, stack = _stack(poses, shape)
@@ -172,12 +167,7 @@ def random_targets(
     )
 
 
-def file_targets(
-    path: str | Path,
-    shape: tuple[int, int],
-    *,
-    min_target_joints: int = 14,
-) -> TargetPoses:
+def file_targets(path: str | Path, shape: tuple[int, int], *, min_target_joints: int = 14) -> TargetPoses:
     """Every renderable pose of a keypoint CSV, in name order; joints outside the frame count as missing."""
     table = read_keypoints_csv(path)
     if not table:

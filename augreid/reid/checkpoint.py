@@ -16,11 +16,16 @@ Layout of ``checkpoint.pth``::
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
 
 from augreid.errors import AugreidError, ConfigError
 from augreid.io import atomic_write_bytes, atomic_write_json
@@ -60,9 +65,6 @@ def plain(obj: Any, where: str = "value") -> Any:
     Python numbers/lists, paths become strings. Anything else is a bug in the
     caller and raises ``TypeError`` naming where it was found.
     """
-    import numpy as np
-    import torch
-
     # np.float64 subclasses float, so numpy goes first.
     if isinstance(obj, np.generic):
         return obj.item()
@@ -88,8 +90,6 @@ def plain(obj: Any, where: str = "value") -> Any:
 
 def json_safe(obj: Any) -> Any:
     """``plain`` without tensors, for run.json."""
-    import torch
-
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
     if isinstance(obj, Mapping):
@@ -100,13 +100,7 @@ def json_safe(obj: Any) -> Any:
 
 
 def save_reid_checkpoint(
-    run_dir: str | Path,
-    model,
-    info: dict,
-    epoch: int,
-    optimizer=None,
-    scheduler=None,
-    extra: dict | None = None,
+    run_dir: str | Path, model, info: dict, epoch: int, optimizer=None, scheduler=None, extra: dict | None = None
 ) -> Path:
     """Write ``run_dir/checkpoint.pth`` atomically and merge ``info`` into ``run_dir/run.json``.
 
@@ -115,10 +109,6 @@ def save_reid_checkpoint(
     finished epochs. ``extra`` (e.g. random-number-generator states for an exact
     resume) is stored in the checkpoint only.
     """
-    import io
-
-    import torch
-
     run_dir = Path(run_dir)
     full_info = {**INFO_DEFAULTS, **plain(dict(info), "info")}
     for key in ("model_name", "num_classes"):
@@ -177,17 +167,23 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 
 def read_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint file with ``weights_only=True``; raise ``AugreidError`` on anything odd."""
-    import pickle
-
-    import torch
-
     path = resolve_checkpoint_path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     # A text file renamed .pth makes the legacy unpickler fail with KeyError / IndexError /
     # OSError (EINVAL) and the like; all of them mean "not a checkpoint", never a bug here.
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, IndexError, TypeError,
-            AttributeError, UnicodeDecodeError, OSError) as err:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        UnicodeDecodeError,
+        OSError,
+    ) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise AugreidError(f"{path}: not a loadable re-ID checkpoint ({type(err).__name__}: {first[:200]})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:

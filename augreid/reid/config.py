@@ -1,4 +1,4 @@
-"""Settings of a re-ID training run: defaults from ``defaults.toml``, a user TOML, CLI overrides.
+"""Settings of a re-ID training run: the dataclass below holds the defaults, a TOML file and options override them.
 
 The resolved settings are written to ``RUN/config.toml`` so that a run can be
 repeated with ``--config RUN/config.toml``; ``None`` values are left out of that
@@ -8,98 +8,90 @@ file because every optional key defaults to ``None``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
+from augreid import settings
 from augreid.errors import ConfigError
-from augreid.tomlfile import read_toml
 
-LABEL_SCHEMES = ("same-id", "lsro", "smoothed-id")
-METHODS = ("softmax", "triplet", "bot")  # augreid.reid.methods registers them; checked there too
+LabelScheme = Literal["same-id", "lsro", "smoothed-id"]
+Method = Literal["bot", "softmax", "triplet"]  # augreid.reid.methods registers them; checked there too
 # What torchreid's build_optimizer / build_lr_scheduler accept (torchreid 0.2.5).
-OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam")
-LR_SCHEDULERS = ("single_step", "multi_step", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
+Optimizer = Literal["adam", "amsgrad", "sgd", "rmsprop", "radam"]
+LrScheduler = Literal["single_step", "multi_step", "cosine"]
+Device = Literal["auto", "cpu", "cuda"]
+LABEL_SCHEMES = get_args(LabelScheme)
+METHODS = get_args(Method)
+OPTIMIZERS = get_args(Optimizer)
+LR_SCHEDULERS = get_args(LrScheduler)
+DEVICES = get_args(Device)
 
 
 @dataclass
 class ReidConfig:
     # data
-    data: str | None
-    synthetic: str | None
-    synthetic_ratio: float | None
-    max_synthetic_per_id: int | None
-    # labelling
-    label_scheme: str
-    label_smoothing: float
-    real_label_smoothing: float
+    data: str | None = None  # Market-layout root; None = the embedded demo dataset
+    synthetic: str | None = None  # synthetic folder (bounding_box_train/ + manifest.jsonl + synth.json)
+    synthetic_ratio: float | None = None  # share of synthetic images in every batch; None = sample the union uniformly
+    max_synthetic_per_id: int | None = None  # keep at most this many synthetic images per identity (seeded choice)
+    # labelling of synthetic images
+    label_scheme: LabelScheme = "same-id"
+    label_smoothing: float = 0.1  # epsilon of "smoothed-id" (synthetic images only)
+    real_label_smoothing: float = 0.1  # epsilon on real images (torchreid's label_smooth, BoT's 0.1); 0 = plain CE
     # model
-    model: str
-    pretrained: str | None
-    height: int
-    width: int
-    norm_mean: list[float]
-    norm_std: list[float]
-    transforms: list[str]
-    # optimisation
-    method: str
-    last_stride: int
-    warmup_epochs: int
-    warmup_factor: float
-    margin: float
-    num_instances: int
-    epochs: int
-    batch_size: int
-    optimizer: str
-    lr: float
-    weight_decay: float
-    lr_scheduler: str
-    stepsize: list[int]
-    gamma: float
-    max_iters_per_epoch: int | None
+    model: str = "mobilenetv2_x1_0"  # any torchreid model name
+    # "auto" (offline ImageNet weights where the model has them, else random), "imagenet" (required),
+    # "none" (random) or a local weights file; never downloaded
+    pretrained: str | None = "auto"
+    height: int = 128
+    width: int = 64
+    norm_mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    norm_std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    # torchreid build_transforms names (BoT's set)
+    transforms: list[str] = field(default_factory=lambda: ["random_flip", "random_crop", "random_erase"])
+    # optimisation (torchreid build_optimizer / build_lr_scheduler)
+    method: Method = "bot"  # bot (BNNeck, warmup, PK batches, CE + triplet), softmax or triplet (torchreid's engines)
+    last_stride: Literal[1, 2] = 1  # bot: stride of the backbone's last downsampling (BoT: 1)
+    warmup_epochs: int = 10  # bot: linear warmup from warmup_factor * lr over these epochs
+    warmup_factor: float = 0.1
+    margin: float = 0.3  # triplet margin
+    num_instances: int = 4  # images per identity in a triplet batch
+    epochs: int = 30
+    batch_size: int = 64  # bot / triplet: P = batch_size / num_instances identities
+    optimizer: Optimizer = "adam"
+    lr: float = 0.00035
+    weight_decay: float = 0.0005
+    lr_scheduler: LrScheduler = "multi_step"  # softmax / triplet (bot always warms up, then steps at stepsize)
+    stepsize: list[int] = field(default_factory=lambda: [20, 26])
+    gamma: float = 0.1
+    max_iters_per_epoch: int | None = None  # cut epochs short (smoke tests)
     # run
-    seed: int
-    device: str
-    workers: int
-    threads: int
-    evaluate: bool
+    seed: int = 0
+    device: Device = "auto"  # auto = cuda when available
+    workers: int = 2
+    threads: int = 0  # torch CPU threads; 0 = torch's default (all cores)
+    evaluate: bool = True  # rank-1/mAP on query/gallery at the end (augreid's evaluator)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def to_toml(self) -> str:
-        lines = ["# Resolved settings of this run (augreid train-reid --config this-file repeats it)."]
-        for key, value in self.to_dict().items():
-            if value is not None:
-                lines.append(f"{key} = {toml_value(value)}")
-        return "\n".join(lines) + "\n"
+        return settings.to_toml(
+            self, "Resolved settings of this run (augreid train-reid --config this-file repeats it)."
+        )
 
     @property
     def uses_synthetic(self) -> bool:
         return self.synthetic is not None and self.synthetic_ratio != 0
 
+    def problems(self) -> list[str]:
+        return check_values(dataclasses.asdict(self))
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(ReidConfig)}
-OPTIONAL = {name for name, f in FIELDS.items() if "None" in str(f.type)}
-
-
-def toml_value(value: Any) -> str:
-    """TOML for the scalars and flat lists a config holds (json quoting is valid TOML for these)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 PATH_KEYS = ("data", "synthetic", "pretrained")
-
-
 PRETRAINED_NAMES = ("auto", "imagenet", "none")  # --pretrained values that are names, not files
 
 
@@ -111,86 +103,34 @@ def absolute(value: Any, base: Path) -> Any:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
-def default_settings() -> dict[str, Any]:
-    text = resources.files("augreid.reid").joinpath("defaults.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
-def _coerce(key: str, value: Any, problems: list[str]) -> Any:
-    """Check one value against the field's type; ints are accepted where floats are expected."""
-    if value is None:
-        if key not in OPTIONAL:
-            problems.append(f"{key}: must be set")
-        return value
-    kind = str(FIELDS[key].type)
-    if kind.startswith("list"):
-        if not isinstance(value, (list, tuple)):
-            problems.append(f"{key}: expected a list, got {value!r}")
-            return value
-        inner = "float" if "float" in kind else "int" if "int" in kind else "str"
-        return [_coerce_scalar(f"{key}[{i}]", v, inner, problems) for i, v in enumerate(value)]
-    base = kind.split(" |")[0]
-    return _coerce_scalar(key, value, base, problems)
-
-
-def _coerce_scalar(where: str, value: Any, base: str, problems: list[str]) -> Any:
-    if base == "bool":
-        if not isinstance(value, bool):
-            problems.append(f"{where}: expected true/false, got {value!r}")
-        return value
-    if isinstance(value, bool):
-        problems.append(f"{where}: expected {base}, got a boolean")
-        return value
-    if base == "float" and isinstance(value, (int, float)):
-        return float(value)
-    if base == "int" and isinstance(value, int):
-        return value
-    if base == "str" and isinstance(value, (str, Path)):
-        return str(value)
-    problems.append(f"{where}: expected {base}, got {type(value).__name__} {value!r}")
-    return value
+def _absolute_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    return {k: absolute(v, base) if k in PATH_KEYS else v for k, v in values.items()}
 
 
 def resolve_config(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ReidConfig:
     """Defaults, then ``config_file``, then ``overrides`` (``None`` values in overrides mean "not given")."""
-    settings: dict[str, Any] = {name: None for name in FIELDS}
-    settings.update(default_settings())
-    problems: list[str] = []
+    layers = []
     if config_file is not None:
-        given = read_toml(config_file)
-        problems += [f"{k}: unknown setting in {config_file}" for k in given if k not in FIELDS]
+        layer = settings.file_layer(config_file)
         base = Path(config_file).expanduser().resolve().parent
-        settings.update({k: absolute(v, base) if k in PATH_KEYS else v for k, v in given.items() if k in FIELDS})
-    for key, value in (overrides or {}).items():
-        if key not in FIELDS:
-            raise ConfigError(f"{key}: unknown setting")
-        if value is not None:
-            settings[key] = absolute(value, Path.cwd()) if key in PATH_KEYS else value
-    resolved = {key: _coerce(key, settings[key], problems) for key in FIELDS}
-    if not problems:
-        problems += check_values(resolved)
+        layers.append(settings.Layer(layer.source, _absolute_paths(dict(layer.values), base)))
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layers.append(settings.Layer("the options", _absolute_paths(given, Path.cwd())))
+    problems: list[str] = []
+    config = settings.build(ReidConfig, layers, problems)
+    if config.synthetic_ratio is not None and config.synthetic is None:
+        # A command-line check: in a recipe the runner gives the augmented arm its synthetic folder.
+        problems.append("synthetic_ratio: given without a synthetic folder (--synthetic)")
     if problems:
         raise ConfigError("re-ID settings are invalid:\n  - " + "\n  - ".join(problems))
-    return ReidConfig(**resolved)
+    return config
 
 
 def check_values(s: dict[str, Any]) -> list[str]:
-    """Range and choice checks that need no data (the model name is checked against torchreid later)."""
+    """Range checks that need no data (choices are the Literal types; torchreid checks the model name later)."""
     problems = []
-    if s["label_scheme"] not in LABEL_SCHEMES:
-        problems.append(f"label_scheme: {s['label_scheme']!r} is not one of {', '.join(LABEL_SCHEMES)}")
-    if s["optimizer"] not in OPTIMIZERS:
-        problems.append(f"optimizer: {s['optimizer']!r} is not one of {', '.join(OPTIMIZERS)}")
-    if s["lr_scheduler"] not in LR_SCHEDULERS:
-        problems.append(f"lr_scheduler: {s['lr_scheduler']!r} is not one of {', '.join(LR_SCHEDULERS)}")
     if not s["stepsize"] or any(step < 1 for step in s["stepsize"]):
         problems.append(f"stepsize: {s['stepsize']!r} must list at least one epoch (>= 1)")
-    if s["device"] not in DEVICES:
-        problems.append(f"device: {s['device']!r} is not one of {', '.join(DEVICES)}")
-    if s["method"] not in METHODS:
-        problems.append(f"method: {s['method']!r} is not one of {', '.join(METHODS)}")
-    if s["last_stride"] not in (1, 2):
-        problems.append(f"last_stride: {s['last_stride']} must be 1 or 2")
     if s["warmup_epochs"] < 0:
         problems.append(f"warmup_epochs: {s['warmup_epochs']} must be at least 0")
     if not 0.0 < s["warmup_factor"] <= 1.0:
@@ -205,8 +145,6 @@ def check_values(s: dict[str, Any]) -> list[str]:
             problems.append(f"{key}: {s[key]} is outside [0, 1]")
     if s["synthetic_ratio"] is not None and not 0.0 <= s["synthetic_ratio"] < 1.0:
         problems.append(f"synthetic_ratio: {s['synthetic_ratio']} is outside [0, 1)")
-    if s["synthetic_ratio"] is not None and s["synthetic"] is None:
-        problems.append("synthetic_ratio: given without a synthetic folder (--synthetic)")
     if s["max_synthetic_per_id"] is not None and s["max_synthetic_per_id"] < 1:
         problems.append(f"max_synthetic_per_id: {s['max_synthetic_per_id']} must be at least 1")
     for key in ("height", "width", "epochs", "batch_size", "num_instances"):

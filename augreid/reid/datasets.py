@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torchreid.reid.data.datasets as tr_datasets
 from PIL import Image
+from torchreid.reid.data.datasets.dataset import ImageDataset
 
 from augreid.data.market import ImageRecord, MarketDataset, load_market
 from augreid.errors import DatasetError
@@ -61,98 +63,80 @@ def unreadable_images(paths: list[str]) -> list[str]:
     return problems
 
 
-def _image_dataset_base():
-    from torchreid.reid.data.datasets.dataset import ImageDataset  # lazy: keeps this module's import cheap
+class AugreidImageDataset(ImageDataset):
+    """``ImageDataset`` that accepts empty query/gallery and never downloads."""
 
-    return ImageDataset
+    def __init__(self, train, query, gallery, **kwargs):
+        placeholder = [("", -1, -1, REAL)]  # only so torchreid's ``x[0]`` checks pass
+        kwargs.setdefault("verbose", False)
+        mode = kwargs.get("mode", "train")
+        if not {"train": train, "query": query, "gallery": gallery}.get(mode, train):
+            raise DatasetError(f"{type(self).__name__}: the {mode} split is empty")
+        super().__init__(train or placeholder, query or placeholder, gallery or placeholder, **kwargs)
+        self.train = self._four(train)
+        self.query = self._four(query)
+        self.gallery = self._four(gallery)
+        self.data = {"train": self.train, "query": self.query, "gallery": self.gallery}[mode]
+        self.num_train_pids = self.get_num_pids(self.train)
+        self.num_train_cams = self.get_num_cams(self.train)
+        self.num_datasets = self.get_num_datasets(self.train)
+
+    def __getitem__(self, index):
+        # torchreid's read_image retries an unreadable file forever; read once and say which file.
+        img_path, pid, camid, dsetid = self.data[index]
+        img = read_rgb(img_path)
+        if self.transform is not None:
+            img = self._transform_image(self.transform, self.k_tfm, img)
+        return {"img": img, "pid": pid, "camid": camid, "impath": img_path, "dsetid": dsetid}
+
+    @staticmethod
+    def _four(items):
+        return [tuple(x) if len(x) == 4 else (*x, REAL) for x in items]
+
+    def download_dataset(self, dataset_dir, dataset_url):
+        raise DatasetError(
+            f"{type(self).__name__}: refusing to download {dataset_url or 'a dataset'} into {dataset_dir}; "
+            "augreid never downloads data, point --data at a Market-layout folder"
+        )
+
+    def combine_all(self):
+        # combineall would relabel query/gallery into training ids: never for an evaluation set.
+        raise DatasetError("combineall is not supported: query and gallery stay held out")
 
 
-def _class_factory():
-    """Define the torchreid subclasses lazily so that importing this module stays cheap."""
-    ImageDataset = _image_dataset_base()
+class MarketLayoutDataset(AugreidImageDataset):
+    """A Market-1501 layout folder read with ``augreid.data.load_market`` (``root`` = dataset root)."""
 
-    class AugreidImageDataset(ImageDataset):
-        """``ImageDataset`` that accepts empty query/gallery and never downloads."""
+    def __init__(self, root="", **kwargs):
+        # torchreid passes cuhk03/market500k options to every dataset; they mean nothing here.
+        kwargs = {k: v for k, v in kwargs.items() if k in ("transform", "k_tfm", "mode", "verbose", "combineall")}
+        market = load_market(root)
+        super().__init__(*market_items(market), **kwargs)
+        self.market = market
 
-        def __init__(self, train, query, gallery, **kwargs):
-            placeholder = [("", -1, -1, REAL)]  # only so torchreid's ``x[0]`` checks pass
-            kwargs.setdefault("verbose", False)
-            mode = kwargs.get("mode", "train")
-            if not {"train": train, "query": query, "gallery": gallery}.get(mode, train):
-                raise DatasetError(f"{type(self).__name__}: the {mode} split is empty")
-            super().__init__(train or placeholder, query or placeholder, gallery or placeholder, **kwargs)
-            self.train = self._four(train)
-            self.query = self._four(query)
-            self.gallery = self._four(gallery)
-            self.data = {"train": self.train, "query": self.query, "gallery": self.gallery}[mode]
-            self.num_train_pids = self.get_num_pids(self.train)
-            self.num_train_cams = self.get_num_cams(self.train)
-            self.num_datasets = self.get_num_datasets(self.train)
 
-        def __getitem__(self, index):
-            # torchreid's read_image retries an unreadable file forever; read once and say which file.
-            img_path, pid, camid, dsetid = self.data[index]
-            img = read_rgb(img_path)
-            if self.transform is not None:
-                img = self._transform_image(self.transform, self.k_tfm, img)
-            return {"img": img, "pid": pid, "camid": camid, "impath": img_path, "dsetid": dsetid}
+class SyntheticFolderDataset(AugreidImageDataset):
+    """A synthetic folder (``bounding_box_train`` only); labels are relabelled among its own pids.
 
-        @staticmethod
-        def _four(items):
-            return [tuple(x) if len(x) == 4 else (*x, REAL) for x in items]
+    Registered for completeness; training uses ``build_union`` so that synthetic
+    images share the real labels.
+    """
 
-        def download_dataset(self, dataset_dir, dataset_url):
-            raise DatasetError(
-                f"{type(self).__name__}: refusing to download {dataset_url or 'a dataset'} into {dataset_dir}; "
-                "augreid never downloads data, point --data at a Market-layout folder"
-            )
+    def __init__(self, root="", **kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k in ("transform", "k_tfm", "verbose")}
+        synth = load_synthetic_records(root)
+        pid2label = {pid: i for i, pid in enumerate(sorted({r.pid for r in synth}))}
+        train = [(str(r.path), pid2label[r.pid], r.camid, SYNTHETIC) for r in synth]
+        super().__init__(train, [], [], mode="train", **kwargs)
 
-        def combine_all(self):
-            # combineall would relabel query/gallery into training ids: never for an evaluation set.
-            raise DatasetError("combineall is not supported: query and gallery stay held out")
 
-    class MarketLayoutDataset(AugreidImageDataset):
-        """A Market-1501 layout folder read with ``augreid.data.load_market`` (``root`` = dataset root)."""
-
-        def __init__(self, root="", **kwargs):
-            # torchreid passes cuhk03/market500k options to every dataset; they mean nothing here.
-            kwargs = {k: v for k, v in kwargs.items() if k in ("transform", "k_tfm", "mode", "verbose", "combineall")}
-            market = load_market(root)
-            super().__init__(*market_items(market), **kwargs)
-            self.market = market
-
-    class SyntheticFolderDataset(AugreidImageDataset):
-        """A synthetic folder (``bounding_box_train`` only); labels are relabelled among its own pids.
-
-        Registered for completeness; training uses ``build_union`` so that synthetic
-        images share the real labels.
-        """
-
-        def __init__(self, root="", **kwargs):
-            kwargs = {k: v for k, v in kwargs.items() if k in ("transform", "k_tfm", "verbose")}
-            synth = load_synthetic_records(root)
-            pid2label = {pid: i for i, pid in enumerate(sorted({r.pid for r in synth}))}
-            train = [(str(r.path), pid2label[r.pid], r.camid, SYNTHETIC) for r in synth]
-            super().__init__(train, [], [], mode="train", **kwargs)
-
+def dataset_classes() -> tuple[type, type, type]:
+    """``(AugreidImageDataset, MarketLayoutDataset, SyntheticFolderDataset)``."""
     return AugreidImageDataset, MarketLayoutDataset, SyntheticFolderDataset
-
-
-_CLASSES: tuple | None = None
-
-
-def dataset_classes() -> tuple:
-    """``(AugreidImageDataset, MarketLayoutDataset, SyntheticFolderDataset)``, defined on first use."""
-    global _CLASSES
-    if _CLASSES is None:
-        _CLASSES = _class_factory()
-    return _CLASSES
 
 
 def register_datasets() -> None:
     """Register the two classes with torchreid (``augreid_market``, ``augreid_synthetic``); idempotent."""
-    import torchreid.reid.data.datasets as tr_datasets
-
     known = getattr(tr_datasets, "__image_datasets")
     _, market_cls, synth_cls = dataset_classes()
     for name, cls in zip(REGISTERED_NAMES, (market_cls, synth_cls)):
@@ -214,10 +198,7 @@ def read_synth_settings(root: Path) -> dict[str, Any]:
 
 
 def load_synthetic_set(
-    root: str | Path,
-    real: MarketDataset,
-    max_per_id: int | None = None,
-    seed: int = 0,
+    root: str | Path, real: MarketDataset, max_per_id: int | None = None, seed: int = 0
 ) -> SyntheticSet:
     """Read and validate a synthetic folder against the real training set.
 

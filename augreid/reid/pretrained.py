@@ -15,7 +15,14 @@ from torchreid.reid.utils import load_pretrained_weights
 
 from augreid.errors import ConfigError
 from augreid.io import sha256_file
-from augreid.reid.imagenet import IMAGENET, has_imagenet, imagenet_weights, load_imagenet, models_with_imagenet, require_imagenet
+from augreid.reid.imagenet import (
+    IMAGENET,
+    has_imagenet,
+    imagenet_weights,
+    load_imagenet,
+    models_with_imagenet,
+    require_imagenet,
+)
 
 AUTO, NONE = "auto", "none"
 NAMES = (AUTO, IMAGENET, NONE)
@@ -34,16 +41,20 @@ def resolve_pretrained(setting: str | None, model_name: str, announce: bool = Tr
             imagenet_weights()  # the package is a dependency: missing, it is an install problem to report
             return IMAGENET
         if announce:
-            print(f"note: {model_name} has no offline ImageNet weights (models that have them: "
-                  f"{', '.join(models_with_imagenet())}); training from random weights", file=sys.stderr)
+            print(
+                f"note: {model_name} has no offline ImageNet weights (models that have them: "
+                f"{', '.join(models_with_imagenet())}); training from random weights",
+                file=sys.stderr,
+            )
         return NONE
     if setting == IMAGENET:
         require_imagenet(model_name)
         imagenet_weights()
         return IMAGENET
     if not Path(setting).expanduser().is_file():
-        raise ConfigError(f"pretrained weights {setting} not found (augreid never downloads weights; "
-                          f"names: {', '.join(NAMES)})")
+        raise ConfigError(
+            f"pretrained weights {setting} not found (augreid never downloads weights; names: {', '.join(NAMES)})"
+        )
     return setting
 
 
@@ -64,10 +75,11 @@ def load_weights_file(model: nn.Module, path: str) -> None:
         warnings.simplefilter("always")
         try:
             load_pretrained_weights(model, str(Path(path).expanduser()))
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, TypeError,
-                AttributeError) as err:
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, TypeError, AttributeError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise ConfigError(f"pretrained weights {path}: cannot be read, not a PyTorch weights file "
-                              f"({type(err).__name__} {first})".rstrip()) from None
+            raise ConfigError(
+                f"pretrained weights {path}: cannot be read, not a PyTorch weights file "
+                f"({type(err).__name__} {first})".rstrip()
+            ) from None
     if any("cannot be loaded" in str(w.message) for w in caught):
         raise ConfigError(f"pretrained weights {path}: no layer matches the model; wrong architecture?")

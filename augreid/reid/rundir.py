@@ -1,14 +1,9 @@
-"""A re-ID run folder: what may be resumed, what ``--overwrite`` may delete, and the RNG state it keeps."""
+"""A re-ID run folder: what may be resumed and what ``--overwrite`` may delete."""
 
 from __future__ import annotations
 
-import random
 import shutil
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
 
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_text, clean_stale_temporaries
@@ -45,8 +40,10 @@ def prepare_run_dir(run_dir: Path, config: ReidConfig, resume: bool, overwrite: 
     config_path, checkpoint = run_dir / CONFIG_NAME, run_dir / CHECKPOINT_NAME
     if ours and not overwrite:
         if config_path.read_text(encoding="utf-8") != config.to_toml():
-            raise ConfigError(f"{run_dir} holds a run with other settings ({config_path}); choose another --out, "
-                              "or pass --overwrite to start it again")
+            raise ConfigError(
+                f"{run_dir} holds a run with other settings ({config_path}); choose another --out, "
+                "or pass --overwrite to start it again"
+            )
         if checkpoint.is_file() and not resume:
             raise ConfigError(f"{run_dir} already has a checkpoint; pass --resume to continue it or --overwrite")
     if ours:
@@ -61,20 +58,3 @@ def prepare_run_dir(run_dir: Path, config: ReidConfig, resume: bool, overwrite: 
         raise ConfigError(f"--out {run_dir}: cannot create the folder ({err.strerror})") from None
     atomic_write_text(config_path, config.to_toml())
     return resume and checkpoint.is_file()
-
-
-def rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])

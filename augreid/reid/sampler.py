@@ -12,7 +12,7 @@ An epoch is one pass over the primary pool. For triplet losses the primary
 batches come from torchreid's ``RandomIdentitySampler`` (P identities x K
 images) and the synthetic images are taken, where possible, from identities
 already in the batch so that they act as extra positives. Randomness comes from
-Python's ``random`` module, like torchreid's samplers, so ``set_random_seed``
+Python's ``random`` module, like torchreid's samplers, so ``seed_everything``
 makes batches reproducible.
 """
 
@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 from torch.utils.data import Sampler
+from torchreid.reid.data.sampler import RandomIdentitySampler
 
 from augreid.errors import ConfigError
 
@@ -87,8 +88,6 @@ class MixedBatchSampler(Sampler[list[int]]):
             order = list(self.primary)
             random.shuffle(order)
             return order
-        from torchreid.reid.data.sampler import RandomIdentitySampler
-
         subset = [self.items[i] for i in self.primary]
         sampler = RandomIdentitySampler(subset, self.num_primary, self.num_instances)
         return [self.primary[i] for i in sampler]

@@ -33,7 +33,6 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
-from torchreid.reid.utils import set_random_seed
 from tqdm import tqdm
 
 from augreid.data.sources import resolve_source
@@ -54,8 +53,16 @@ from augreid.reid.engine import ReidDataManager, evaluate_end_of_training
 from augreid.reid.methods import get_method
 from augreid.reid.methods.base import ReidMethod
 from augreid.reid.pretrained import initialise, resolve_pretrained
-from augreid.reid.rundir import TENSORBOARD_DIR, prepare_run_dir, rng_state, set_rng_state
-from augreid.synth.dist import DistInfo, barrier, init_distributed
+from augreid.reid.rundir import TENSORBOARD_DIR, prepare_run_dir
+from augreid.runtime import (
+    DistInfo,
+    barrier,
+    init_distributed,
+    numerics,
+    rng_state_tensors,
+    seed_everything,
+    set_rng_state_tensors,
+)
 
 EvaluateRank = Callable[..., tuple[Any, float]]
 
@@ -127,12 +134,26 @@ class ProgressLoader:
         return len(self.loader)
 
     def __iter__(self):
-        return iter(tqdm(self.loader, desc=self.description, leave=False, disable=not self.enabled, file=sys.stderr,
-                         mininterval=2.0))
+        return iter(
+            tqdm(
+                self.loader,
+                desc=self.description,
+                leave=False,
+                disable=not self.enabled,
+                file=sys.stderr,
+                mininterval=2.0,
+            )
+        )
 
 
-def run_info(config: ReidConfig, data: PreparedData, num_classes: int, method: ReidMethod,
-             pretrained: dict[str, Any] | None, dist: DistInfo) -> dict[str, Any]:
+def run_info(
+    config: ReidConfig,
+    data: PreparedData,
+    num_classes: int,
+    method: ReidMethod,
+    pretrained: dict[str, Any] | None,
+    dist: DistInfo,
+) -> dict[str, Any]:
     """What ``load_reid_model`` and ``augreid eval`` need to know about the run, and how it ran."""
     return {
         "model_name": config.model,
@@ -152,8 +173,7 @@ def run_info(config: ReidConfig, data: PreparedData, num_classes: int, method: R
         "label_scheme": config.label_scheme,
         "synthetic": data.synthetic.provenance() if data.synthetic is not None else None,
         "config": config.to_dict(),
-        "runtime": {"threads": torch.get_num_threads(), "workers": config.workers, "world_size": dist.world,
-                    "device": str(dist.device), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()},
+        "runtime": {**numerics(config.workers), "world_size": dist.world, "device": str(dist.device)},
         "versions": {"torch": torch.__version__, "torchreid": metadata.version("torchreid")},
     }
 
@@ -176,8 +196,9 @@ def train_reid(
     method = get_method(config.method)
     dist = init_distributed("cpu" if config.device == "cpu" else "auto")
     if dist.world > 1 and not getattr(method, "supports_ddp", False):
-        raise ConfigError(f"method {config.method} runs in one process (torchreid's engine); use method bot "
-                          "under torchrun")
+        raise ConfigError(
+            f"method {config.method} runs in one process (torchreid's engine); use method bot under torchrun"
+        )
     data = prepare_data(config)
     check_images(data)
     run_dir = Path(out).expanduser()
@@ -201,9 +222,11 @@ def _guard_finite(engine, run_dir: Path) -> None:
     def checked(data):
         summary = inner(data)
         if not math.isfinite(summary["loss"]):
-            raise TrainingDiverged(f"loss became {summary['loss']} in epoch {engine.epoch + 1}, batch "
-                                   f"{getattr(engine, 'batch_idx', 0) + 1}; lower --lr. {run_dir} keeps the last "
-                                   "finished epoch")
+            raise TrainingDiverged(
+                f"loss became {summary['loss']} in epoch {engine.epoch + 1}, batch "
+                f"{getattr(engine, 'batch_idx', 0) + 1}; lower --lr. {run_dir} keeps the last "
+                "finished epoch"
+            )
         return summary
 
     engine.forward_backward = checked
@@ -212,8 +235,15 @@ def _guard_finite(engine, run_dir: Path) -> None:
 def _build(config: ReidConfig, method: ReidMethod, choice: str, data: PreparedData, dist: DistInfo):
     gpu = dist.device.type == "cuda"
     with contextlib.redirect_stdout(io.StringIO()):  # torchreid prints its transform list
-        datamanager = ReidDataManager(data.market, data.synthetic, config, use_gpu=gpu,
-                                      identity=method.identity_batches, rank=dist.rank, world=dist.world)
+        datamanager = ReidDataManager(
+            data.market,
+            data.synthetic,
+            config,
+            use_gpu=gpu,
+            identity=method.identity_batches,
+            rank=dist.rank,
+            world=dist.world,
+        )
     model = method.build_model(config.model, datamanager.num_train_pids, method.model_options(config))
     pretrained = initialise(method.backbone(model), config.model, choice)
     model = model.to(dist.device)
@@ -224,20 +254,32 @@ def _build(config: ReidConfig, method: ReidMethod, choice: str, data: PreparedDa
     return datamanager, model, optimizer, scheduler, engine, pretrained
 
 
-def _train(config: ReidConfig, method: ReidMethod, choice: str, data: PreparedData, run_dir: Path,
-           can_resume: bool, progress: bool, dist: DistInfo, evaluate_rank: EvaluateRank | None) -> TrainResult:
-    set_random_seed(config.seed)
+def _train(
+    config: ReidConfig,
+    method: ReidMethod,
+    choice: str,
+    data: PreparedData,
+    run_dir: Path,
+    can_resume: bool,
+    progress: bool,
+    dist: DistInfo,
+    evaluate_rank: EvaluateRank | None,
+) -> TrainResult:
+    seed_everything(config.seed)
     datamanager, model, optimizer, scheduler, engine, pretrained = _build(config, method, choice, data, dist)
     info = run_info(config, data, datamanager.num_train_pids, method, pretrained, dist)
-    info["train_images"] = {"real": datamanager.num_real_images, "synthetic": datamanager.num_synthetic_images,
-                            "synthetic_per_batch": datamanager.synthetic_per_batch}
+    info["train_images"] = {
+        "real": datamanager.num_real_images,
+        "synthetic": datamanager.num_synthetic_images,
+        "synthetic_per_batch": datamanager.synthetic_per_batch,
+    }
     start, epoch_seconds = 0, []
     if can_resume:
         payload = read_checkpoint(run_dir)
         model.load_state_dict({k: v.to(dist.device) for k, v in payload["state_dict"].items()})
         start = restore_training_state(payload, optimizer, scheduler)
         if "rng" in payload:
-            set_rng_state(payload["rng"])
+            set_rng_state_tensors(payload["rng"])
         epoch_seconds = list(read_run_json(run_dir / "run.json").get("epoch_seconds", []))[:start]
     writer = SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR)) if dist.is_main else None
     engine.writer, engine.max_epoch = writer, config.epochs
@@ -248,16 +290,24 @@ def _train(config: ReidConfig, method: ReidMethod, choice: str, data: PreparedDa
     try:
         for epoch in range(start, config.epochs):
             engine.epoch = epoch
-            engine.train_loader = ProgressLoader(train_loader, f"epoch {epoch + 1}/{config.epochs}",
-                                                 progress and dist.is_main)
+            engine.train_loader = ProgressLoader(
+                train_loader, f"epoch {epoch + 1}/{config.epochs}", progress and dist.is_main
+            )
             began = time.perf_counter()
             engine.train(print_freq=quiet)
             epoch_seconds.append(round(time.perf_counter() - began, 3))
             if dist.is_main:
                 writer.add_scalar("Epoch/seconds", epoch_seconds[-1], epoch + 1)
                 writer.add_scalar("Epoch/lr", engine.get_current_lr(), epoch + 1)
-                save_reid_checkpoint(run_dir, model, {**info, "epoch_seconds": epoch_seconds}, epoch + 1,
-                                     optimizer=optimizer, scheduler=scheduler, extra={"rng": rng_state()})
+                save_reid_checkpoint(
+                    run_dir,
+                    model,
+                    {**info, "epoch_seconds": epoch_seconds},
+                    epoch + 1,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    extra={"rng": rng_state_tensors()},
+                )
             barrier(dist)
         if dist.is_main:
             metrics = _evaluate(config, model, datamanager, evaluate_rank, writer, run_dir)
@@ -269,8 +319,9 @@ def _train(config: ReidConfig, method: ReidMethod, choice: str, data: PreparedDa
     return TrainResult(run_dir, run_dir / CHECKPOINT_NAME, info, epoch_seconds, metrics, start)
 
 
-def _evaluate(config: ReidConfig, model, datamanager, evaluate_rank: EvaluateRank | None, writer,
-              run_dir: Path) -> dict[str, Any] | None:
+def _evaluate(
+    config: ReidConfig, model, datamanager, evaluate_rank: EvaluateRank | None, writer, run_dir: Path
+) -> dict[str, Any] | None:
     if not config.evaluate or evaluate_rank is None:
         return None
     metrics = evaluate_end_of_training(model, datamanager, evaluate_rank)

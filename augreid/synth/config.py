@@ -1,7 +1,8 @@
 """Settings of a synth run: one dataclass, defaults here, overrides from a TOML file or the CLI.
 
 A TOML file may hold the keys at top level or under ``[synth]``; unknown keys
-are an error (a typo must not silently fall back to a default).
+are an error (a typo must not silently fall back to a default). Loading goes
+through ``augreid.settings``, like every command's settings.
 
 Settings split in two: those that change what is generated (part of the run's
 identity, see ``identity_settings``; resuming with a different value is
@@ -15,10 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augreid import settings
 from augreid.errors import ConfigError
-from augreid.synth.quality import SCORES as QUALITY_FILTERS, default_min_quality
-from augreid.tomlfile import read_toml
+from augreid.poses.targets import MODES
+
 RUNTIME_KEYS = frozenset({"num_workers", "writer_threads", "device", "contact_rows", "plot_examples"})
+
+
+SCORES = ("pose", "pckh", "identity")  # what a --min-quality filter may name (synth/quality.py scores them)
+DEFAULT_MIN_PCKH = 0.2
+
+
+def default_min_quality() -> dict[str, float]:
+    """The filter synth applies when none is given."""
+    return {"pckh": DEFAULT_MIN_PCKH}
 
 
 @dataclass
@@ -53,29 +64,30 @@ class SynthConfig:
     plot_examples: int = 5
 
     def __post_init__(self) -> None:
-        self.validate()
+        # Built directly (not only through load_synth_config): check here too.
+        settings.raise_problems(self, "synth settings")
 
-    def validate(self) -> None:
-        from augreid.poses.targets import MODES
-
+    def problems(self) -> list[str]:
+        problems = []
         if self.poses not in MODES:
-            raise ConfigError(f"--poses must be one of {', '.join(MODES)}, got {self.poses!r}")
+            problems.append(f"poses: must be one of {', '.join(MODES)}, got {self.poses!r}")
         if self.poses == "file" and not self.pose_file:
-            raise ConfigError("--poses file needs --pose-file PATH (a keypoint CSV)")
+            problems.append("pose_file: --poses file needs --pose-file PATH (a keypoint CSV)")
         if self.poses != "file" and self.pose_file:
-            raise ConfigError(f"--pose-file is only used with --poses file (got --poses {self.poses})")
+            problems.append(f"pose_file: --pose-file is only used with --poses file (got --poses {self.poses})")
         for name in ("num_poses", "per_id", "batch_size", "jpeg_quality"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+                problems.append(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.max_ids is not None and self.max_ids < 1:
-            raise ConfigError(f"max_ids must be at least 1, got {self.max_ids}")
+            problems.append(f"max_ids: must be at least 1, got {self.max_ids}")
         if self.jpeg_quality > 100:
-            raise ConfigError(f"jpeg_quality must be at most 100, got {self.jpeg_quality}")
+            problems.append(f"jpeg_quality: must be at most 100, got {self.jpeg_quality}")
         for key, value in self.min_quality.items():
-            if key not in QUALITY_FILTERS:
-                raise ConfigError(f"unknown quality filter {key!r}: use {' or '.join(QUALITY_FILTERS)}")
-            if not isinstance(value, (int, float)) or not -1.0 <= float(value) <= 1.0:
-                raise ConfigError(f"min quality {key}={value!r} must be a number in [-1, 1]")
+            if key not in SCORES:
+                problems.append(f"min_quality: unknown quality filter {key!r}: use {' or '.join(SCORES)}")
+            elif not isinstance(value, (int, float)) or not -1.0 <= float(value) <= 1.0:
+                problems.append(f"min_quality: {key}={value!r} must be a number in [-1, 1]")
+        return problems
 
     def identity_settings(self) -> dict[str, Any]:
         """Settings that change the generated set (compared when resuming).
@@ -109,13 +121,6 @@ def parse_min_quality(items: list[str] | None) -> dict[str, float]:
 
 def load_synth_config(path: str | Path | None = None, **overrides: Any) -> SynthConfig:
     """Defaults, then the TOML file (if any), then non-None ``overrides``."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        data = read_toml(path)
-        values = dict(data.get("synth", data))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(SynthConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown synth setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return SynthConfig(**values)
+    layers = [settings.file_layer(path, "synth")] if path is not None else []
+    layers.append(settings.Layer("the options", {k: v for k, v in overrides.items() if v is not None}))
+    return settings.load(SynthConfig, layers, what="synth settings")

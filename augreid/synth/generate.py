@@ -9,6 +9,7 @@ finished batches while the model runs the next one.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -17,20 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from augreid.data.imaging import encode_jpeg
 from augreid.data.market import read_image
 from augreid.errors import DatasetError
+from augreid.runtime import DistInfo
 from augreid.synth import output as outdir
 from augreid.synth.config import SynthConfig
-from augreid.synth.dist import DistInfo
 from augreid.synth.plan import Job
 from augreid.synth.quality import IdentityScorer, TargetScores, failed_filters
+from generators.base import to_tensor_image, to_uint8_image
 
 
 def load_condition(path: Path, shape: tuple[int, int]):
     """A condition image as a ``[3, H, W]`` float tensor in [-1, 1]."""
-    from generators.base import to_tensor_image
-
     img = read_image(path)
     if (img.size[1], img.size[0]) != tuple(shape):
         raise DatasetError(
@@ -51,8 +55,6 @@ class ConditionBatches:
         return len(self.batches)
 
     def __getitem__(self, i: int):
-        import torch
-
         cache: dict[str, Any] = {}  # a batch repeats each condition image K times
         images = []
         for job in self.batches[i]:
@@ -60,16 +62,6 @@ class ConditionBatches:
                 cache[job.source] = load_condition(self.image_dir / job.source, self.shape)
             images.append(cache[job.source])
         return i, torch.stack(images), torch.tensor([job.target for job in self.batches[i]], dtype=torch.long)
-
-
-def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def score_and_write(
@@ -99,8 +91,6 @@ def loader_workers(requested: int, device) -> int:
     noise of each other), up to 4 on CUDA to keep the GPU fed."""
     if requested >= 0:
         return requested
-    import os
-
     if device.type != "cuda":
         return 1
     return max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -131,12 +121,6 @@ def generate_batches(
     progress: bool,
 ) -> GenerationStats:
     """Generate the batches ``mine`` (indices into ``batches``), skipping finished images."""
-    import torch
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
-
-    from generators.base import to_uint8_image
-
     stats = GenerationStats()
     todo = sum(1 for b in mine for job in batches[b] if job.file not in done)
     if not mine:
@@ -156,7 +140,13 @@ def generate_batches(
     image_dir = out / outdir.IMAGES
     image_dir.mkdir(parents=True, exist_ok=True)
     pending: deque = deque()
-    bar = tqdm(total=todo, unit="img", desc=f"synth rank {dist.rank}" if dist.world > 1 else "synth", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=todo,
+        unit="img",
+        desc=f"synth rank {dist.rank}" if dist.world > 1 else "synth",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
 
     def collect(block: bool) -> None:
         while pending and (block or pending[0].done()):

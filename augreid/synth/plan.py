@@ -55,11 +55,7 @@ def condition_key(name: str, pose: np.ndarray) -> tuple:
 
 
 def choose_conditions(
-    records: Iterable[ImageRecord],
-    poses: Mapping[str, np.ndarray],
-    per_id: int,
-    *,
-    max_ids: int | None = None,
+    records: Iterable[ImageRecord], poses: Mapping[str, np.ndarray], per_id: int, *, max_ids: int | None = None
 ) -> Conditions:
     """Up to ``per_id`` condition images per training identity, preferring the most complete poses.
 
@@ -114,4 +110,3 @@ def jobs_digest(jobs: Sequence[Job]) -> str:
     for job in jobs:
         digest.update((json.dumps(asdict(job), sort_keys=True) + "\n").encode())
     return digest.hexdigest()
-

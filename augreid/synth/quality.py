@@ -36,15 +36,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy import ndimage
+from skimage.filters import threshold_otsu
 
-SCORES = ("pose", "pckh", "identity")  # what a --min-quality filter may name
-DEFAULT_MIN_PCKH = 0.2
-
-
-def default_min_quality() -> dict[str, float]:
-    """The filter synth applies when none is given."""
-    return {"pckh": DEFAULT_MIN_PCKH}
+from augreid.data.pose import pose_mask
+from augreid.pose_estimation.base import EstimatorSpec
+from augreid.synth.config import DEFAULT_MIN_PCKH, SCORES, default_min_quality  # noqa: F401  (re-exported)
+from augreid.pose_estimation.pckh import HEAD_SIZE_DEFINITION, LABEL, default_estimator, score_pckh
 
 
 def background_estimate(image: np.ndarray, border: int = 2) -> np.ndarray:
@@ -58,8 +58,6 @@ def background_estimate(image: np.ndarray, border: int = 2) -> np.ndarray:
 
 def foreground_mask(image: np.ndarray, *, border: int = 2, min_contrast: float = 0.08) -> np.ndarray:
     """Boolean ``(H, W)`` foreground of an ``(H, W, 3)`` uint8 image; see the module docstring."""
-    from skimage.filters import threshold_otsu
-
     img = np.asarray(image, dtype=np.float32) / 255.0
     background = background_estimate(image, border)
     distance = np.linalg.norm(img - background[:, None, :], axis=2) / np.sqrt(3.0)
@@ -80,8 +78,6 @@ def pose_agreement(image: np.ndarray, target_mask: np.ndarray, *, border: int = 
 
 def target_masks(poses: np.ndarray, shape: tuple[int, int], radius: float) -> np.ndarray:
     """Boolean pose masks ``(K, H, W)`` of the target poses."""
-    from augreid.data.pose import pose_mask
-
     return np.stack([pose_mask(p, shape, radius=radius) > 0 for p in poses]).astype(bool)
 
 
@@ -111,15 +107,11 @@ class TargetScores:
         self._estimators: list = []
         self._lock = threading.Lock()
         if self.with_pckh:
-            from augreid.pose_estimation.base import EstimatorSpec
-
             EstimatorSpec("mediapipe").check()  # fail before any image is generated
 
     def _estimator(self):
         est = getattr(self._local, "estimator", None)
         if est is None:
-            from augreid.pose_estimation.pckh import default_estimator
-
             est = self._local.estimator = default_estimator()
             with self._lock:
                 self._estimators.append(est)
@@ -128,11 +120,11 @@ class TargetScores:
     def score(self, image: np.ndarray, target: int) -> dict[str, Any]:
         """``pose`` (mask agreement) and, with the PCKh filter, ``pckh`` and ``person_detected``."""
         quality: dict[str, Any] = {
-            "pose": round(pose_agreement(image, self.masks[target], border=self.border, min_contrast=self.min_contrast), 4)
+            "pose": round(
+                pose_agreement(image, self.masks[target], border=self.border, min_contrast=self.min_contrast), 4
+            )
         }
         if self.with_pckh:
-            from augreid.pose_estimation.pckh import score_pckh
-
             estimate = self._estimator().estimate(np.asarray(image, dtype=np.uint8))
             per_image = score_pckh(estimate.pose[None], [estimate.detected], self.poses[target][None]).per_image[0]
             quality["pckh"] = None if math.isnan(per_image) else round(float(per_image), 4)
@@ -163,8 +155,6 @@ def quality_summary(qualities: Sequence[Mapping[str, Any]], min_quality: Mapping
                 "min": round(float(values.min()), 4),
             }
     if "pckh" in out:
-        from augreid.pose_estimation.pckh import HEAD_SIZE_DEFINITION, LABEL
-
         detected = [bool(q.get("person_detected")) for q in qualities if "person_detected" in q]
         out["pckh"] = {
             "label": LABEL,
@@ -184,8 +174,6 @@ class IdentityScorer:
     """
 
     def __init__(self, model, info: dict, device) -> None:
-        import torch
-
         self.model = model
         self.device = torch.device(device)
         self.size = (int(info.get("height") or 256), int(info.get("width") or 128))
@@ -202,9 +190,6 @@ class IdentityScorer:
 
     def features(self, images):
         """L2-normalised features of images ``[B, 3, H, W]`` in [-1, 1]."""
-        import torch
-        import torch.nn.functional as F
-
         with torch.no_grad():
             x = (images.float().to(self.device) + 1.0) / 2.0
             if tuple(x.shape[-2:]) != self.size:
@@ -216,17 +201,15 @@ class IdentityScorer:
 
     def add_centroids(self, images_by_pid: dict[int, list], load, batch_size: int = 64) -> None:
         """Centroid per pid from its real images; ``load(path)`` returns a ``[3, H, W]`` tensor in [-1, 1]."""
-        import torch
-        import torch.nn.functional as F
-
         for pid in sorted(images_by_pid):
             paths = images_by_pid[pid]
-            feats = [self.features(torch.stack([load(p) for p in paths[i : i + batch_size]])) for i in range(0, len(paths), batch_size)]
+            feats = [
+                self.features(torch.stack([load(p) for p in paths[i : i + batch_size]]))
+                for i in range(0, len(paths), batch_size)
+            ]
             self.centroids[pid] = F.normalize(torch.cat(feats).mean(0), dim=0)
 
     def score(self, images, pids: list[int]) -> list[float]:
-        import torch
-
         feats = self.features(images)
         centroids = torch.stack([self.centroids[p] for p in pids])
         return (feats * centroids).sum(1).tolist()

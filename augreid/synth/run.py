@@ -23,29 +23,25 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
+from PIL import Image
 
 from augreid import __version__
-from augreid.data.keypoints import write_keypoints_csv
+from augreid.data.keypoints import read_keypoints_csv, write_keypoints_csv
 from augreid.data.market import TRAIN, load_market, records_fingerprint
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError, ConfigError, DatasetError
 from augreid.io import atomic_write_json, sha256_file, sha256_text
+from augreid.poses.plot import plot_targets
 from augreid.poses.targets import TargetPoses, clustered_targets, file_targets, random_targets
+from augreid.runtime import all_gather_objects, barrier, broadcast_error, finish, init_distributed
 from augreid.synth import output as outdir
 from augreid.synth.config import SynthConfig
-from augreid.synth.dist import all_gather_objects, barrier, broadcast_error, finish, init_distributed
 from augreid.synth.generate import generate_batches, load_condition, loader_workers
-from augreid.synth.plan import (
-    Conditions,
-    Job,
-    choose_conditions,
-    jobs_digest,
-    make_batches,
-    make_jobs,
-    shard,
-)
+from augreid.synth.plan import Conditions, Job, choose_conditions, jobs_digest, make_batches, make_jobs, shard
 from augreid.synth.quality import IdentityScorer, TargetScores, quality_summary
-from generators.base import describe
+from augreid.synth.sheet import contact_sheet
+from generators.base import Generator, describe, find_latest_checkpoint, load_generator
 
 
 @dataclass
@@ -63,8 +59,6 @@ class SynthResult:
 
 def image_shape(path: Path) -> tuple[int, int]:
     """``(H, W)`` of an image, reading only its header."""
-    from PIL import Image
-
     try:
         with Image.open(path) as img:
             return img.size[1], img.size[0]
@@ -75,8 +69,6 @@ def image_shape(path: Path) -> tuple[int, int]:
 def resolve_generator(spec, dataset_fingerprint: str, device):
     """A loaded generator: ``spec`` itself if it is one, else a checkpoint path (any registered
     generator's), else the latest checkpoint trained on this dataset."""
-    from generators.base import Generator, find_latest_checkpoint, load_generator
-
     if isinstance(spec, Generator):
         return spec
     if spec is None:
@@ -119,8 +111,6 @@ def check_pose_file(config: SynthConfig, source, dataset) -> None:
         raise ConfigError(
             f"--pose-file {path} is the dataset's test keypoint file: test poses must not be used for training data"
         )
-    from augreid.data.keypoints import read_keypoints_csv
-
     test_names = {r.name for r in dataset.query} | {r.name for r in dataset.gallery}
     leaked = sorted(set(read_keypoints_csv(path)) & test_names)
     if leaked:
@@ -146,7 +136,9 @@ def make_targets(config: SynthConfig, poses: dict, shape: tuple[int, int]) -> Ta
             examples=config.plot_examples,
         )
     if config.poses == "random":
-        return random_targets(poses, config.num_poses, shape, seed=config.seed, min_target_joints=config.min_target_joints)
+        return random_targets(
+            poses, config.num_poses, shape, seed=config.seed, min_target_joints=config.min_target_joints
+        )
     return file_targets(config.pose_file, shape, min_target_joints=config.min_target_joints)
 
 
@@ -157,18 +149,15 @@ def make_targets(config: SynthConfig, poses: dict, shape: tuple[int, int]) -> Ta
 
 
 def merge_outputs(
-    out: Path,
-    jobs: list[Job],
-    targets: TargetPoses,
-    camera: int,
-    generator_hash: str,
-    config: SynthConfig,
+    out: Path, jobs: list[Job], targets: TargetPoses, camera: int, generator_hash: str, config: SynthConfig
 ) -> dict:
     """Rank 0: journals -> manifest.jsonl / rejected.jsonl; returns counts and quality statistics."""
     records = outdir.read_journals(out)
     missing = [job.file for job in jobs if job.file not in records]
     if missing:
-        raise AugreidError(f"{out}: {len(missing)} planned images were not generated (e.g. {missing[0]}); run synth again to finish")
+        raise AugreidError(
+            f"{out}: {len(missing)} planned images were not generated (e.g. {missing[0]}); run synth again to finish"
+        )
     kept_rows, rejected_rows = [], []
     removed = {k: 0 for k in config.min_quality}
     for job in jobs:
@@ -212,16 +201,16 @@ def merge_outputs(
 
 
 def write_target_files(out: Path, targets: TargetPoses) -> None:
-    from augreid.poses.plot import plot_targets
-
     atomic_write_json(out / "target_poses.json", targets.summary())
-    write_keypoints_csv(out / "target_poses.csv", {f"pose{k:03d}_{src}": targets.poses[k] for k, src in enumerate(targets.sources)})
+    write_keypoints_csv(
+        out / "target_poses.csv", {f"pose{k:03d}_{src}": targets.poses[k] for k, src in enumerate(targets.sources)}
+    )
     plot_targets(targets, out / "target_poses.png")
 
 
-def write_contact_sheet(out: Path, conditions: Conditions, jobs: list[Job], real_dir: Path, targets: TargetPoses, shape, rows: int) -> None:
-    from augreid.synth.sheet import contact_sheet
-
+def write_contact_sheet(
+    out: Path, conditions: Conditions, jobs: list[Job], real_dir: Path, targets: TargetPoses, shape, rows: int
+) -> None:
     by_key = {(j.pid, j.rank, j.target): j.file for j in jobs}
     image_dir = out / outdir.IMAGES
     sheet_rows = []
@@ -259,8 +248,9 @@ def synthesize(
     try:
         if reid_model is not None and load_reid is None:
             raise ConfigError("synthesize: reid_model needs load_reid (augreid.reid.load_reid_model)")
-        return _synthesize(Path(out), config, dist, data, train_keypoints, generator, (reid_model, load_reid),
-                           progress, echo)
+        return _synthesize(
+            Path(out), config, dist, data, train_keypoints, generator, (reid_model, load_reid), progress, echo
+        )
     finally:
         finish(dist)
 
@@ -338,12 +328,14 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid, progr
     mine = [b for b in shard(batches, dist.rank, dist.world) if any(j.file not in done for j in batches[b])]
     if previous is not None:
         say(f"resuming {out}: {len(done)} of {len(jobs)} images already done")
-    say(f"{len(conditions.by_pid)} identities x {len(targets)} poses, {len(jobs)} images, camera c{camera}, {len(batches)} batches")
+    say(
+        f"{len(conditions.by_pid)} identities x {len(targets)} poses, {len(jobs)} images, camera c{camera}, {len(batches)} batches"
+    )
     planned_s = time.perf_counter() - started
 
-    import torch
-
-    target_maps = torch.from_numpy(np.stack([np.asarray(gen.render_pose(p), dtype=np.float32) for p in targets.poses])).to(dist.device)
+    target_maps = torch.from_numpy(
+        np.stack([np.asarray(gen.render_pose(p), dtype=np.float32) for p in targets.poses])
+    ).to(dist.device)
     masks = TargetScores(targets.poses, shape, config)  # pose masks, and MediaPipe for the PCKh filter
     scorer = None
     if reid_model is not None and mine:
@@ -355,7 +347,19 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid, progr
         pids_needed = {batches[b][k].pid for b in mine for k in range(len(batches[b]))}
         scorer.add_centroids({p: images_by_pid[p] for p in pids_needed}, lambda p: load_condition(p, shape))
     stats = generate_batches(
-        gen, batches, mine, done, target_maps, masks, config, dist, real_dir, out, shape, scorer, progress and dist.is_main
+        gen,
+        batches,
+        mine,
+        done,
+        target_maps,
+        masks,
+        config,
+        dist,
+        real_dir,
+        out,
+        shape,
+        scorer,
+        progress and dist.is_main,
     )
     if stats.images:
         os.sync()  # make the images durable before the run can be marked complete
@@ -395,7 +399,9 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid, progr
             "train_identities": dataset.num_train_pids,
         },
         "generator": describe(gen),
-        "reid_model": None if reid_model is None else {"path": str(reid_model), "sha256": identity["reid_model_sha256"]},
+        "reid_model": None
+        if reid_model is None
+        else {"path": str(reid_model), "sha256": identity["reid_model_sha256"]},
         "targets": {k: v for k, v in targets.summary().items() if k != "keypoints"},
         "camera": camera,
         "counts": {

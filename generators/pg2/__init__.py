@@ -10,7 +10,16 @@ and the pipeline reach it only through ``generators.base``. PG2's own API:
   (imported lazily from ``generators.pg2.train`` / ``generators.pg2.quality``).
 """
 
-from generators.pg2.checkpoint import PG2Generator, find_latest_checkpoint, load_generator
-from generators.pg2.config import PG2Config, load_preset, preset_names
+from augreid.lazy import lazy_exports
+
+_EXPORTS = {
+    "PG2Config": "generators.pg2.config",
+    "PG2Generator": "generators.pg2.checkpoint",
+    "find_latest_checkpoint": "generators.pg2.checkpoint",
+    "load_generator": "generators.pg2.checkpoint",
+    "load_preset": "generators.pg2.config",
+    "preset_names": "generators.pg2.config",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["PG2Config", "PG2Generator", "find_latest_checkpoint", "load_generator", "load_preset", "preset_names"]

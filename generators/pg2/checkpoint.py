@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from augreid.errors import ConfigError
@@ -40,8 +42,11 @@ def checkpoint_stem(folder: Path, step: int) -> Path:
 
 def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints (JSON + safetensors) under ``folder``, sorted by step."""
-    return [(step, meta.with_suffix(".safetensors")) for step, meta in base.list_checkpoint_files(folder)
-            if meta.with_suffix(".safetensors").is_file()]
+    return [
+        (step, meta.with_suffix(".safetensors"))
+        for step, meta in base.list_checkpoint_files(folder)
+        if meta.with_suffix(".safetensors").is_file()
+    ]
 
 
 def save_checkpoint(
@@ -67,7 +72,7 @@ def save_checkpoint(
     return weights
 
 
-def prune_checkpoints(folder: Path, keep_last: int, keep_steps: set[int] = frozenset()) -> None:
+def prune_checkpoints(folder: Path, keep_last: int, keep_steps: AbstractSet[int] = frozenset()) -> None:
     """Delete all but the newest ``keep_last`` checkpoints (and those in ``keep_steps``)."""
     checkpoints = list_checkpoints(folder)
     for step, weights in checkpoints[:-keep_last]:
@@ -86,8 +91,6 @@ def read_meta(weights: Path) -> dict[str, Any]:
             return json.loads(meta_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ConfigError(f"{meta_path}: corrupt checkpoint description ({err})") from None
-    from safetensors import safe_open
-
     try:
         with safe_open(str(weights), framework="pt") as handle:  # a lone .safetensors file carries its config too
             metadata = handle.metadata() or {}
@@ -158,7 +161,9 @@ class PG2Generator(torch.nn.Module):
         if condition.ndim != 4 or condition.shape[1:] != (3, h, w):
             raise ValueError(f"condition must be (B, 3, {h}, {w}), got {tuple(condition.shape)}")
         if target_maps.shape != (condition.shape[0], 18, h, w):
-            raise ValueError(f"target_maps must be ({condition.shape[0]}, 18, {h}, {w}), got {tuple(target_maps.shape)}")
+            raise ValueError(
+                f"target_maps must be ({condition.shape[0]}, 18, {h}, {w}), got {tuple(target_maps.shape)}"
+            )
         return condition.to(self.device, torch.float32), target_maps.to(self.device, torch.float32)
 
     # ---- the generators.base.Generator interface
@@ -178,8 +183,12 @@ class PG2Generator(torch.nn.Module):
             "preset": c.get("preset"),
             "step": c.get("step"),
             "dataset_fingerprint": c.get("dataset_fingerprint"),
-            "details": {"has_g2": self.g2 is not None, "stage2": stage2, "pose_map_mode": c.get("pose_map_mode"),
-                        "pose_radius": c.get("pose_radius")},
+            "details": {
+                "has_g2": self.g2 is not None,
+                "stage2": stage2,
+                "pose_map_mode": c.get("pose_map_mode"),
+                "pose_radius": c.get("pose_radius"),
+            },
         }
 
     @torch.no_grad()
@@ -188,7 +197,9 @@ class PG2Generator(torch.nn.Module):
         return {"G1": coarse} if refined is None else {"G1": coarse, "refined": refined}
 
     @torch.no_grad()
-    def generate_stages(self, condition: torch.Tensor, target_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def generate_stages(
+        self, condition: torch.Tensor, target_maps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(G1 output, refined output or None), clamped to [-1, 1]."""
         condition, target_maps = self._inputs(condition, target_maps)
         coarse = self.g1(condition, target_maps)
@@ -213,7 +224,7 @@ def load_generator(path: str | Path, device: str = "cpu") -> PG2Generator:
     for prefix, module in (("g1.", generator.g1), ("g2.", generator.g2)):
         if module is None:
             continue
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -236,10 +247,14 @@ def usable_device(device: str | torch.device) -> torch.device:
 
 def _corrupt(weights: Path, err: BaseException) -> ConfigError:
     first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-    return ConfigError(f"{weights}: truncated or corrupt checkpoint ({first}); train it again or pass another checkpoint")
+    return ConfigError(
+        f"{weights}: truncated or corrupt checkpoint ({first}); train it again or pass another checkpoint"
+    )
 
 
-def read_weights(weights: Path, meta: dict[str, Any] | None = None, digest: str | None = None) -> dict[str, torch.Tensor]:
+def read_weights(
+    weights: Path, meta: dict[str, Any] | None = None, digest: str | None = None
+) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint, or a ``ConfigError`` naming the file when it is truncated or corrupt.
 
     The JSON beside a checkpoint records the weights' SHA-256; a mismatch means
@@ -260,8 +275,6 @@ def read_weights(weights: Path, meta: dict[str, Any] | None = None, digest: str 
 
 
 def _read_state(path: Path) -> dict[str, Any]:
-    import pickle
-
     try:
         # Our own training state (optimizers, RNG states) from this run folder.
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -325,5 +338,6 @@ def _silent(message: str) -> None:
 
 def find_latest_checkpoint(dataset_fingerprint: str, search_root: str | Path = "runs") -> Path | None:
     """The newest PG2 checkpoint (by file time, then step) written by train-gen for that dataset."""
-    return base.find_latest_checkpoint(dataset_fingerprint, search_root,
-                                       accept=lambda meta: meta.get("format") == FORMAT)
+    return base.find_latest_checkpoint(
+        dataset_fingerprint, search_root, accept=lambda meta: meta.get("format") == FORMAT
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from augreid.data import flip_pose, pose_mask, pose_maps, read_image
@@ -52,13 +53,11 @@ def render_pose_mask(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> 
 
 def load_image(record_path, size: Sequence[int]) -> tuple[np.ndarray, tuple[int, int]]:
     """uint8 (H, W, 3) resized to ``size`` (bicubic) and the original (H, W)."""
-    from PIL import Image
-
     img = read_image(record_path)
     original = (img.height, img.width)
     h, w = int(size[0]), int(size[1])
     if original != (h, w):
-        img = img.resize((w, h), Image.BICUBIC)
+        img = img.resize((w, h), Image.Resampling.BICUBIC)
     return np.asarray(img, dtype=np.uint8), original
 
 
@@ -158,8 +157,16 @@ class StepBatchSampler(torch.utils.data.Sampler):
     """
 
     def __init__(
-        self, num_pairs: int, batch_size: int, start: int, end: int, *, seed: int, flip: bool,
-        rank: int = 0, world: int = 1,
+        self,
+        num_pairs: int,
+        batch_size: int,
+        start: int,
+        end: int,
+        *,
+        seed: int,
+        flip: bool,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         if num_pairs < 1:
             raise DatasetError("no training pairs")

@@ -6,25 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from generators.base import GeneratorPlugin
+from generators.pg2.checkpoint import load_generator
+from generators.pg2.config import load_preset, preset_names
+from generators.pg2.train import train_generator
 
 
 def _load(path: Path, device: str):
-    from generators.pg2.checkpoint import load_generator
-
     return load_generator(path, device=device)
 
 
 def _train(preset: str | Path, overrides: dict[str, Any] | None, data_root: str | Path | None = None, **options: Any):
     """``options``: the keyword arguments of :func:`generators.pg2.train.train_generator`."""
-    from generators.pg2.config import load_preset
-    from generators.pg2.train import train_generator
-
     return train_generator(load_preset(preset, overrides), data_root, **options)
 
 
 def _presets() -> list[str]:
-    from generators.pg2.config import preset_names
-
     return preset_names()
 
 
@@ -34,5 +30,6 @@ PLUGIN = GeneratorPlugin(
     train=_train,
     presets=_presets,
     default_preset="cpu-small",
+    load_config=load_preset,
     description="PG2 (Ma et al. 2017): G1 + G2; stage II with a DCGAN or a pix2pixHD-style multi-scale discriminator",
 )

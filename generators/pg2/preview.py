@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import colorsys
 from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.utils import make_grid
 
-from augreid.io import atomic_write_bytes
+from augreid.data.imaging import encode_png, write_png
+from generators.pg2.data import PairDataset
 
 PREVIEW_PAIRS = 6
 
 
 def _palette() -> torch.Tensor:
     """18 distinct joint colours (HSV wheel), RGB in [0, 1]."""
-    import colorsys
-
     return torch.tensor([colorsys.hsv_to_rgb(i / 18.0, 0.9, 1.0) for i in range(18)], dtype=torch.float32)
 
 
@@ -28,8 +29,6 @@ def pose_image(maps: torch.Tensor) -> torch.Tensor:
 
 def grid_rows(columns: list[torch.Tensor]) -> torch.Tensor:
     """Lay out one row per sample, one column per tensor; returns (3, H', W') in [0, 1]."""
-    from torchvision.utils import make_grid
-
     stacked = torch.stack([c.detach().float().cpu().clamp(-1, 1) for c in columns], dim=1)  # (B, C, 3, H, W)
     flat = stacked.flatten(0, 1)
     return make_grid((flat + 1) / 2, nrow=len(columns), padding=2, pad_value=1.0)
@@ -38,8 +37,6 @@ def grid_rows(columns: list[torch.Tensor]) -> torch.Tensor:
 @torch.no_grad()
 def preview_grid(net, data, device: torch.device, *, with_g2: bool) -> torch.Tensor:
     """Run the generators on fixed training pairs (evenly spaced, unflipped)."""
-    from generators.pg2.data import PairDataset
-
     dataset = PairDataset(data.cache, data.pairs)
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(PREVIEW_PAIRS, len(dataset))).round().astype(int))
     items = [dataset[(int(i), False)] for i in picks]
@@ -48,22 +45,22 @@ def preview_grid(net, data, device: torch.device, *, with_g2: bool) -> torch.Ten
     net.eval()
     try:
         coarse = net.g1(batch["condition"], batch["target_maps"])
-        refined = coarse + net.g2(coarse, batch["condition"]) if with_g2 and net.g2 is not None else torch.zeros_like(coarse)
+        refined = (
+            coarse + net.g2(coarse, batch["condition"]) if with_g2 and net.g2 is not None else torch.zeros_like(coarse)
+        )
     finally:
         net.train(was_training)
     return grid_rows([batch["condition"], pose_image(batch["target_maps"]), coarse, refined, batch["target"]])
 
 
+def grid_array(grid: torch.Tensor) -> np.ndarray:
+    """A (3, H, W) grid in [0, 1] as an (H, W, 3) uint8 array."""
+    return (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+
+
 def to_png_bytes(grid: torch.Tensor) -> bytes:
-    import io
-
-    from PIL import Image
-
-    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode_png(grid_array(grid))
 
 
 def save_png(grid: torch.Tensor, path: str | Path) -> Path:
-    return atomic_write_bytes(path, to_png_bytes(grid))
+    return write_png(path, grid_array(grid))

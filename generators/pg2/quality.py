@@ -25,7 +25,6 @@ are passed in as ``extra``: ``augreid.evaluation.generator_eval`` does that.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,14 +33,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from augreid.data import build_pairs, pose_mask, read_pairs_csv
+from augreid.data import build_pairs, pose_maps, pose_mask, read_pairs_csv
+from augreid.data.imaging import write_png
 from augreid.data.sources import resolve_source
 from augreid.errors import DatasetError
-from augreid.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from augreid.io import atomic_write_json, atomic_write_text
 from generators.base import Generator, describe, load_generator, to_tensor_image, to_uint8_image
 from generators.pg2.data import load_image, scale_pose
+from generators.pg2.preview import grid_array, grid_rows, pose_image
 
 METRICS = ("ssim", "mask_ssim", "psnr", "masked_l1")
 PSNR_CAP = 100.0
@@ -59,8 +62,6 @@ def evaluation_mask(pose: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
     return float(
         structural_similarity(
             a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
@@ -69,8 +70,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def psnr(target: np.ndarray, image: np.ndarray) -> float:
-    from skimage.metrics import peak_signal_noise_ratio
-
     if np.array_equal(target, image):
         return PSNR_CAP
     return float(min(peak_signal_noise_ratio(target, image, data_range=255), PSNR_CAP))
@@ -110,7 +109,9 @@ def held_out_pairs(
         pairs = read_pairs_csv(pairs_csv)
         unknown = [n for pair in pairs for n in pair if n not in records]
         if unknown:
-            raise DatasetError(f"{pairs_csv}: {len(unknown)} names are not query/gallery images of {source.root} (first: {unknown[0]})")
+            raise DatasetError(
+                f"{pairs_csv}: {len(unknown)} names are not query/gallery images of {source.root} (first: {unknown[0]})"
+            )
         missing = [n for pair in pairs for n in pair if n not in poses]
         if missing:
             raise DatasetError(f"{pairs_csv}: {len(missing)} images have no test keypoints (first: {missing[0]})")
@@ -165,13 +166,20 @@ def evaluate_generator(
     kept: list[tuple[EvalPair, dict[str, np.ndarray]]] = []
     bar = tqdm(total=len(pairs), desc="eval-gen", unit="pair", disable=not progress)
     for start in range(0, len(pairs), batch_size):
-        batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start:start + batch_size]]
+        batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start : start + batch_size]]
         outputs = generate_batch(generator, batch)
         for item, out_images in zip(batch, outputs):
             mask = evaluation_mask(item.target_pose, size)
             candidates = {**out_images, "copy condition": item.condition_image, "mean training image": mean_image}
             scores = {m: score_image(item.target_image, candidates[m], mask) for m in methods}
-            per_pair.append({"condition": item.condition, "target": item.target, "mask_area": float(mask.mean()), **{m: scores[m] for m in methods}})
+            per_pair.append(
+                {
+                    "condition": item.condition,
+                    "target": item.target,
+                    "mask_area": float(mask.mean()),
+                    **{m: scores[m] for m in methods},
+                }
+            )
             kept.append((item, candidates))
         bar.update(len(batch))
     bar.close()
@@ -186,7 +194,9 @@ def evaluate_generator(
         "dataset_root": str(source.root),
         "dataset_fingerprint": dataset.fingerprint(),
         "pairs": len(pairs),
-        "pair_source": str(pairs_csv) if pairs_csv else f"build_pairs(query + gallery, max_pairs={max_pairs}, seed={seed})",
+        "pair_source": str(pairs_csv)
+        if pairs_csv
+        else f"build_pairs(query + gallery, max_pairs={max_pairs}, seed={seed})",
         "image_size": list(size),
         "outputs": list(generator.output_names),
         "baselines": list(BASELINES),
@@ -254,11 +264,6 @@ def markdown_table(report: dict[str, Any]) -> str:
 def write_contact_sheet(path: Path, kept, per_pair, generator: Generator, examples: int) -> Path:
     """Rows: the ``examples`` hardest then easiest pairs by the final output's SSIM;
     columns: condition | target pose | every named output | target."""
-    from PIL import Image, ImageDraw
-
-    from augreid.data import pose_maps
-    from generators.pg2.preview import grid_rows, pose_image, to_png_bytes
-
     names = list(generator.output_names)
     ranking = names[-1]
     size = tuple(generator.image_size)
@@ -274,7 +279,7 @@ def write_contact_sheet(path: Path, kept, per_pair, generator: Generator, exampl
         for column, image in zip(columns, row):
             column.append(image)
     grid = grid_rows([torch.stack(c) for c in columns])
-    sheet = Image.open(io.BytesIO(to_png_bytes(grid))).convert("RGB")
+    sheet = Image.fromarray(grid_array(grid))
     h = size[0] + 2
     labelled = Image.new("RGB", (sheet.width + 150, sheet.height + 18), "white")
     labelled.paste(sheet, (0, 18))
@@ -283,6 +288,4 @@ def write_contact_sheet(path: Path, kept, per_pair, generator: Generator, exampl
     for row_index, i in enumerate(picks):
         label = ("hardest" if row_index < k else "easiest") + f" {per_pair[i][ranking]['ssim']:.3f}"
         draw.text((sheet.width + 4, 18 + row_index * h + h // 2 - 6), label, fill="black")
-    buffer = io.BytesIO()
-    labelled.save(buffer, format="PNG")
-    return atomic_write_bytes(path, buffer.getvalue())
+    return write_png(path, labelled)

@@ -16,8 +16,9 @@ Runs on CPU or one GPU, or under ``torchrun`` with DistributedDataParallel
 run folder: weights, D, optimizers and RNG states are restored and the batch
 order is a function of the step (see ``data.StepBatchSampler``).
 
-The code lives in ``train_data`` (pairs, image cache), ``runtime`` (devices,
-processes, RNG), ``trainer`` (the loop); this module is the entry point.
+The code lives in ``train_data`` (pairs, image cache), ``trainer`` (the loop) and
+``augreid.runtime`` (devices, processes, RNG, shared with synth and train-reid);
+this module is the entry point.
 """
 
 from __future__ import annotations
@@ -26,15 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json
+from augreid.runtime import DistInfo, barrier, init_distributed
 from augreid.versions import git_revision
 from generators.pg2.checkpoint import FORMAT, list_checkpoints
 from generators.pg2.config import PG2Config
 from generators.pg2.model import count_parameters
-from generators.pg2.runtime import Dist, init_distributed, pick_device
 from generators.pg2.train_data import TrainData, prepare_data
 from generators.pg2.trainer import GENERATOR_NAME, Trainer, TrainingDiverged
 
@@ -73,18 +73,20 @@ def train_generator(
     from which a later call resumes. ``data`` skips :func:`prepare_data`.
     """
     d = init_distributed(device)
-    dev = pick_device(device, d)
+    dev = d.device
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if data is None:
-        data = prepare_data(cfg, data_root, pairs_csv=pairs_csv, train_keypoints=train_keypoints, progress=progress and d.main)
+        data = prepare_data(
+            cfg, data_root, pairs_csv=pairs_csv, train_keypoints=train_keypoints, progress=progress and d.is_main
+        )
     run_dir = Path(out) if out is not None else default_run_dir(data.fingerprint, cfg.name)
     trainer = Trainer(cfg, data, run_dir, dev, d, progress=progress)
     if resume:
         trainer.resume()
     elif list_checkpoints(trainer.ckpt_dir):
         raise ConfigError(f"{run_dir} already holds checkpoints; resume (the default) or choose another --out")
-    if d.main:
+    if d.is_main:
         write_run_info(trainer)
     if trainer.step >= trainer.total:
         return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, True, total_steps=trainer.total)
@@ -94,8 +96,7 @@ def train_generator(
     finally:
         if trainer.writer is not None:
             trainer.writer.close()
-    if d.world > 1:
-        dist.barrier()
+    barrier(d)
     return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, finished, trainer.history, trainer.total)
 
 
@@ -126,5 +127,13 @@ def write_run_info(trainer: Trainer) -> None:
     )
 
 
-__all__ = ["Dist", "TrainData", "TrainResult", "TrainingDiverged", "Trainer", "default_run_dir", "prepare_data",
-           "train_generator"]
+__all__ = [
+    "DistInfo",
+    "TrainData",
+    "TrainResult",
+    "TrainingDiverged",
+    "Trainer",
+    "default_run_dir",
+    "prepare_data",
+    "train_generator",
+]

@@ -24,7 +24,6 @@ class TrainData:
     pair_source: str
 
 
-
 def prepare_data(
     cfg: PG2Config,
     data_root: str | Path | None = None,
@@ -50,12 +49,20 @@ def prepare_data(
     else:
         d = cfg.data
         pairs = build_pairs(
-            dataset.train, poses, different_cameras=d.different_cameras, min_visible=d.min_visible,
-            max_pairs=d.max_pairs or None, seed=cfg.train.seed,
+            dataset.train,
+            poses,
+            different_cameras=d.different_cameras,
+            min_visible=d.min_visible,
+            max_pairs=d.max_pairs or None,
+            seed=cfg.train.seed,
         )
         pair_source = "build_pairs"
     if not pairs:
-        raise DatasetError(f"no usable training pairs in {source.root} (need two images of one identity with both shoulders and hips)")
+        raise DatasetError(
+            f"no usable training pairs in {source.root} (need two images of one identity with both shoulders and hips)"
+        )
     names, rows = pair_rows(pairs)
-    cache = build_image_cache(records, poses, names, cfg.model.image_size, cfg.pose, with_flip=cfg.data.flip, progress=progress)
+    cache = build_image_cache(
+        records, poses, names, cfg.model.image_size, cfg.pose, with_flip=cfg.data.flip, progress=progress
+    )
     return TrainData(cache, rows, dataset.fingerprint(), source.root, source.is_demo, pair_source)

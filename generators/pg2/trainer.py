@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from augreid.errors import AugreidError, ConfigError
+from augreid.runtime import DistInfo, any_rank, rng_state, seed_everything, set_rng_state
 from augreid.versions import git_revision
 from generators.pg2 import losses
 from generators.pg2 import multiscale as ms
@@ -26,7 +28,7 @@ from generators.pg2.checkpoint import FORMAT, load_resumable, prune_checkpoints,
 from generators.pg2.config import PG2Config
 from generators.pg2.data import PairDataset, StepBatchSampler
 from generators.pg2.model import PG2
-from generators.pg2.runtime import Dist, rng_state, seed_everything, set_rng_state
+from generators.pg2.preview import preview_grid, save_png
 from generators.pg2.train_data import TrainData
 
 GENERATOR_NAME = "pg2"  # the generators.base registry name written into every checkpoint JSON
@@ -67,9 +69,11 @@ def _compare_configs(saved: dict[str, Any], current: dict[str, Any], where: Path
 class Trainer:
     """Owns the models, optimizers, loader and logging of one training run."""
 
-    def __init__(self, cfg: PG2Config, data: TrainData, run_dir: Path, device: torch.device, d: Dist, *, progress: bool) -> None:
+    def __init__(
+        self, cfg: PG2Config, data: TrainData, run_dir: Path, device: torch.device, d: DistInfo, *, progress: bool
+    ) -> None:
         self.cfg, self.data, self.run_dir, self.device, self.dist = cfg, data, run_dir, device, d
-        self.progress = progress and d.main
+        self.progress = progress and d.is_main
         self.ckpt_dir = run_dir / "checkpoints"
         t = cfg.train
         self.stage1_end = t.stage1_steps
@@ -98,10 +102,8 @@ class Trainer:
     def _wrap(self, module: torch.nn.Module | None):
         if module is None or self.dist.world == 1:
             return module
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(module, device_ids=ids)
+        return DistributedDataParallel(module, device_ids=ids)
 
     # ---- bookkeeping
 
@@ -148,16 +150,18 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        if not self.dist.main:
+        if not self.dist.is_main:
             return None
         g2 = self.net.g2 if self.step > self.stage1_end else None
-        self.last_checkpoint = save_checkpoint(self.ckpt_dir, self.step, self.net.g1, g2, self.meta(), self.training_state())
+        self.last_checkpoint = save_checkpoint(
+            self.ckpt_dir, self.step, self.net.g1, g2, self.meta(), self.training_state()
+        )
         prune_checkpoints(self.ckpt_dir, self.cfg.log.keep_last, keep_steps={self.stage1_end})
         return self.last_checkpoint
 
     def resume(self) -> bool:
         """Load the latest complete checkpoint of the run folder; False when there is none."""
-        found = load_resumable(self.ckpt_dir, say=tqdm.write, tidy=self.dist.main)
+        found = load_resumable(self.ckpt_dir, say=tqdm.write, tidy=self.dist.is_main)
         if found is None:
             return False
         step, weights, tensors, state = found
@@ -168,7 +172,12 @@ class Trainer:
         self.net.g1.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("g1.")})
         if self.net.g2 is not None and any(k.startswith("g2.") for k in tensors):
             self.net.g2.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("g2.")})
-        for module, key in ((self.disc, "disc"), (self.opt_g1, "opt_g1"), (self.opt_g2, "opt_g2"), (self.opt_d, "opt_d")):
+        for module, key in (
+            (self.disc, "disc"),
+            (self.opt_g1, "opt_g1"),
+            (self.opt_g2, "opt_g2"),
+            (self.opt_d, "opt_d"),
+        ):
             if module is not None and state.get(key) is not None:
                 module.load_state_dict(state[key])
         set_rng_state(state["rng"])
@@ -189,10 +198,7 @@ class Trainer:
 
     def _check_finite(self, values: dict[str, torch.Tensor]) -> None:
         bad = {k: float(v.detach()) for k, v in values.items() if not torch.isfinite(v).all()}
-        flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
-        if self.dist.world > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops together
-        if flag.item() > 0:
+        if any_rank(self.dist, bool(bad)):  # every rank stops together
             raise _NonFinite(bad or {"(another process)": float("nan")})
 
     def _set_lr(self) -> None:
@@ -238,7 +244,11 @@ class Trainer:
         adv = ms.generator_adversarial(g_fake, t.gan_loss)
         l1 = losses.pose_mask_l1(refined, target, mask)
         g_loss = adv + t.l1_weight * l1
-        out = {"stage2/d_loss": d_loss.detach(), "stage2/g_adversarial": adv.detach(), "stage2/g_pose_mask_l1": l1.detach()}
+        out = {
+            "stage2/d_loss": d_loss.detach(),
+            "stage2/g_adversarial": adv.detach(),
+            "stage2/g_pose_mask_l1": l1.detach(),
+        }
         if t.fm_weight > 0:
             fm = ms.feature_matching(g_fake, g_real)
             g_loss = g_loss + t.fm_weight * fm
@@ -262,9 +272,7 @@ class Trainer:
     # ---- logging
 
     def open_writer(self) -> None:
-        if self.dist.main:
-            from torch.utils.tensorboard import SummaryWriter
-
+        if self.dist.is_main:
             self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step or None)
 
     def log_scalars(self, values: dict[str, torch.Tensor], rate: float) -> None:
@@ -282,10 +290,8 @@ class Trainer:
         self.writer.add_scalar("perf/iterations_per_second", rate, self.step)
 
     def log_images(self) -> None:
-        if not self.dist.main:
+        if not self.dist.is_main:
             return
-        from generators.pg2.preview import preview_grid, save_png
-
         grid = preview_grid(self.net, self.data, self.device, with_g2=self.step > self.stage1_end)
         if self.writer is not None:
             self.writer.add_image("samples/condition|target_pose|G1|refined|target", grid, self.step)
@@ -296,22 +302,27 @@ class Trainer:
     def loader(self, end: int) -> torch.utils.data.DataLoader:
         t = self.cfg.train
         sampler = StepBatchSampler(
-            len(self.data.pairs), t.batch_size, self.step, end, seed=t.seed, flip=self.cfg.data.flip,
-            rank=self.dist.rank, world=self.dist.world,
+            len(self.data.pairs),
+            t.batch_size,
+            self.step,
+            end,
+            seed=t.seed,
+            flip=self.cfg.data.flip,
+            rank=self.dist.rank,
+            world=self.dist.world,
         )
         workers = self.cfg.runtime.num_workers
         return torch.utils.data.DataLoader(
-            PairDataset(self.data.cache, self.data.pairs), batch_sampler=sampler, num_workers=workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
+            PairDataset(self.data.cache, self.data.pairs),
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
             prefetch_factor=4 if workers else None,
         )
 
     def _should_stop(self, started: float, time_limit: float | None) -> bool:
-        flag = torch.tensor([1.0 if time_limit is not None and time.monotonic() - started > time_limit else 0.0])
-        if self.dist.world > 1:
-            flag = flag.to(self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item() > 0)
+        return any_rank(self.dist, time_limit is not None and time.monotonic() - started > time_limit)
 
     def fit(self, stop_at: int | None = None, time_limit: float | None = None) -> bool:
         """Train until the end (True) or until ``stop_at`` / the time limit (False)."""
@@ -320,7 +331,14 @@ class Trainer:
         self.net.train()
         if self.disc is not None:
             self.disc.train()
-        bar = tqdm(total=self.total, initial=self.step, unit="it", desc="train-gen", disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total,
+            initial=self.step,
+            unit="it",
+            desc="train-gen",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         started = tick = time.monotonic()
         tick_step = self.step
         try:
@@ -339,7 +357,9 @@ class Trainer:
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)
                     tick, tick_step = now, self.step
                     self.log_scalars(values, rate)
-                    bar.set_postfix(stage=stage, **{k.split("/")[-1][:10]: f"{float(v):.4f}" for k, v in list(values.items())[:2]})
+                    bar.set_postfix(
+                        stage=stage, **{k.split("/")[-1][:10]: f"{float(v):.4f}" for k, v in list(values.items())[:2]}
+                    )
                 if self.step % log.image_every == 0 or self.step == end:
                     self.log_images()
                 if (self.step % log.checkpoint_every == 0 or self.step == self.stage1_end) and self.step != end:

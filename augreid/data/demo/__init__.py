@@ -58,14 +58,43 @@ from augreid.data.demo.common import (
 from augreid.data.demo.raster import Canvas, render_person, visible_keypoints
 from augreid.data.demo.scene import SCENE_WIDTH, apply_camera, camera_scene, make_background
 from augreid.data.demo.sheet import demo_contact_sheet
-from augreid.data.demo.shots import RenderedShot, Shot, demo_examples, encode_jpeg, plan_dataset, render_shot
+from augreid.data.demo.shots import RenderedShot, Shot, demo_examples, encode_demo_jpeg, plan_dataset, render_shot
 from augreid.data.demo.skeleton import Projector, View, head_centre, skeleton3d
 from augreid.data.demo.writing import make_demo_dataset
 
 __all__ = [
-    "DEMO_VERSION", "DESCRIPTION", "IMAGE_H", "IMAGE_W", "JPEG_QUALITY", "MAX_CAMERAS", "MAX_PID",
-    "NUM_DISTRACTORS", "NUM_JUNK", "SUPERSAMPLE", "Appearance", "Camera", "make_appearance", "make_camera",
-    "View", "Projector", "skeleton3d", "head_centre", "Canvas", "render_person", "visible_keypoints",
-    "SCENE_WIDTH", "camera_scene", "make_background", "apply_camera", "Shot", "RenderedShot", "plan_dataset",
-    "render_shot", "encode_jpeg", "demo_examples", "make_demo_dataset", "demo_contact_sheet", "writing",
+    "DEMO_VERSION",
+    "DESCRIPTION",
+    "IMAGE_H",
+    "IMAGE_W",
+    "JPEG_QUALITY",
+    "MAX_CAMERAS",
+    "MAX_PID",
+    "NUM_DISTRACTORS",
+    "NUM_JUNK",
+    "SUPERSAMPLE",
+    "Appearance",
+    "Camera",
+    "make_appearance",
+    "make_camera",
+    "View",
+    "Projector",
+    "skeleton3d",
+    "head_centre",
+    "Canvas",
+    "render_person",
+    "visible_keypoints",
+    "SCENE_WIDTH",
+    "camera_scene",
+    "make_background",
+    "apply_camera",
+    "Shot",
+    "RenderedShot",
+    "plan_dataset",
+    "render_shot",
+    "encode_demo_jpeg",
+    "demo_examples",
+    "make_demo_dataset",
+    "demo_contact_sheet",
+    "writing",
 ]

@@ -6,6 +6,9 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from matplotlib.path import Path as MplPath
+from PIL import Image, ImageDraw
+from scipy.spatial import ConvexHull
 
 from augreid.data.demo.appearance import Appearance
 from augreid.data.demo.common import IMAGE_H, IMAGE_W, SUPERSAMPLE
@@ -27,8 +30,6 @@ def _ring(centre: Sequence[float], rx: float, rz: float, n: int = 12) -> np.ndar
 
 def _hull(points: np.ndarray) -> list[tuple[float, float]]:
     """Convex hull of 2-D points, as a polygon for ImageDraw."""
-    from scipy.spatial import ConvexHull
-
     points = np.asarray(points, dtype=float)
     hull = ConvexHull(points)
     return [tuple(points[k]) for k in hull.vertices]
@@ -42,8 +43,6 @@ class Canvas:
     """A super-sampled RGB + alpha drawing of one person."""
 
     def __init__(self, width: int, height: int):
-        from PIL import Image, ImageDraw
-
         self.rgb = Image.new("RGB", (width, height), (0, 0, 0))
         self.alpha = Image.new("L", (width, height), 0)
         self.draw = ImageDraw.Draw(self.rgb)
@@ -70,8 +69,6 @@ class Canvas:
 
     def patterned(self, pts: Sequence[tuple[float, float]], paint) -> None:
         """Fill a polygon with a pattern: ``paint(draw, offset)`` draws it on a box around the polygon."""
-        from PIL import Image, ImageDraw
-
         if len(pts) < 3:
             return
         arr = np.asarray(pts)
@@ -97,8 +94,9 @@ def _torso_pattern(app: Appearance, proj: Projector, joints: np.ndarray, facing:
     return paint
 
 
-def _paint_pattern(draw, app: Appearance, proj: Projector, joints: np.ndarray, facing: float,
-                   offset: np.ndarray, size: tuple[int, int]) -> None:
+def _paint_pattern(
+    draw, app: Appearance, proj: Projector, joints: np.ndarray, facing: float, offset: np.ndarray, size: tuple[int, int]
+) -> None:
     oy = offset[1]
     top = proj.xy(joints[KP["neck"]])[1] - oy
     hip = proj.xy((joints[KP["Rhip"]] + joints[KP["Lhip"]]) / 2)[1] - oy
@@ -117,8 +115,15 @@ def _paint_pattern(draw, app: Appearance, proj: Projector, joints: np.ndarray, f
     elif app.pattern == "logo" and abs(facing) > 0.3:
         centre = -offset + proj.xy(joints[KP["neck"]] * 0.55 + (joints[KP["Rhip"]] + joints[KP["Lhip"]]) / 2 * 0.45)
         half = 0.032 * proj.scale * abs(facing)
-        draw.rectangle([centre[0] - half, centre[1] - 0.8 * half / max(abs(facing), 0.3),
-                        centre[0] + half, centre[1] + 0.8 * half / max(abs(facing), 0.3)], fill=app.shirt2)
+        draw.rectangle(
+            [
+                centre[0] - half,
+                centre[1] - 0.8 * half / max(abs(facing), 0.3),
+                centre[0] + half,
+                centre[1] + 0.8 * half / max(abs(facing), 0.3),
+            ],
+            fill=app.shirt2,
+        )
 
 
 def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,8 +159,9 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
                 canvas.capsule(hip, mid, 0.045 * s, 0.04 * s, _shade(upper, k))
             else:
                 canvas.capsule(hip, knee, 0.045 * s, 0.034 * s, _shade(upper, k))
-            canvas.ellipse(ankle + fwd * 0.6 + [0, 0.012 * s], 0.024 * s + abs(fwd[0]) * 0.7, 0.016 * s,
-                           _shade(app.shoes, k))
+            canvas.ellipse(
+                ankle + fwd * 0.6 + [0, 0.012 * s], 0.024 * s + abs(fwd[0]) * 0.7, 0.016 * s, _shade(app.shoes, k)
+            )
 
         add(d - 0.5, 0, leg)
 
@@ -163,11 +169,13 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
     def pelvis():
         hy = hip_mid[1]
         if app.lower == "skirt":
-            rings = np.vstack([_ring([0, hy + 0.03, 0], app.hip + 0.035, 0.07),
-                               _ring([0, hy - 0.2, 0], app.hip + 0.085, 0.11)])
+            rings = np.vstack(
+                [_ring([0, hy + 0.03, 0], app.hip + 0.035, 0.07), _ring([0, hy - 0.2, 0], app.hip + 0.085, 0.11)]
+            )
         else:
-            rings = np.vstack([_ring([0, hy + 0.035, 0], app.hip + 0.03, 0.065),
-                               _ring([0, hy - 0.05, 0], app.hip + 0.035, 0.06)])
+            rings = np.vstack(
+                [_ring([0, hy + 0.035, 0], app.hip + 0.03, 0.065), _ring([0, hy - 0.05, 0], app.hip + 0.035, 0.06)]
+            )
         canvas.polygon(_hull(proj.xy(rings)), app.lower_colour)
 
     add(-0.2, 1, pelvis)
@@ -176,11 +184,13 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
     def torso():
         hy = hip_mid[1]
         sh = joints[KP["neck"]]
-        rings = np.vstack([
-            _ring([0, hy + 0.03, 0.0], app.hip + 0.03, 0.065),
-            _ring([0, sh[1] - 0.06, sh[2]], app.shoulder + 0.005, 0.07),
-            _ring([0, sh[1] - 0.005, sh[2]], app.shoulder - 0.012, 0.055),
-        ])
+        rings = np.vstack(
+            [
+                _ring([0, hy + 0.03, 0.0], app.hip + 0.03, 0.065),
+                _ring([0, sh[1] - 0.06, sh[2]], app.shoulder + 0.005, 0.07),
+                _ring([0, sh[1] - 0.005, sh[2]], app.shoulder - 0.012, 0.055),
+            ]
+        )
         canvas.patterned(_hull(proj.xy(rings)), _torso_pattern(app, proj, joints, facing))
         # neck
         canvas.capsule(xy["neck"], proj.xy(head_centre(joints)), 0.022 * s, 0.022 * s, app.skin)
@@ -202,9 +212,15 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
             canvas.ellipse(wri + (wri - elb) * 0.25, 0.019 * s, 0.019 * s, _shade(app.skin, k))
             if holds_bag:
                 c = wri + [0, 0.07 * s]
-                canvas.polygon([(c[0] - 0.045 * s, c[1] - 0.04 * s), (c[0] + 0.045 * s, c[1] - 0.04 * s),
-                                (c[0] + 0.05 * s, c[1] + 0.05 * s), (c[0] - 0.05 * s, c[1] + 0.05 * s)],
-                               _shade(app.bag_colour, k))
+                canvas.polygon(
+                    [
+                        (c[0] - 0.045 * s, c[1] - 0.04 * s),
+                        (c[0] + 0.045 * s, c[1] - 0.04 * s),
+                        (c[0] + 0.05 * s, c[1] + 0.05 * s),
+                        (c[0] - 0.05 * s, c[1] + 0.05 * s),
+                    ],
+                    _shade(app.bag_colour, k),
+                )
 
         # Arms in front of the body plane are drawn after the torso; the far arm before it.
         add(d + (0.02 if d > -0.02 else -0.5), 3, arm)
@@ -221,6 +237,7 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
 
         add(float(proj.depth(centre)) * 2, 4, backpack)
         if facing > 0.25:
+
             def straps():
                 for side in ("R", "L"):
                     a = xy[f"{side}sho"] * 0.7 + xy["neck"] * 0.3
@@ -247,16 +264,28 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
     def head():
         back = -proj.sin * 0.25 * r  # the back of the head, in image x, for a side view
         if app.hair_long and facing > -0.3:
-            canvas.polygon([(hxy[0] - 0.95 * r + back, hxy[1] - 0.2 * r), (hxy[0] + 0.95 * r + back, hxy[1] - 0.2 * r),
-                            (hxy[0] + 1.05 * r + back, hxy[1] + 2.1 * r), (hxy[0] - 1.05 * r + back, hxy[1] + 2.1 * r)],
-                           app.hair)
+            canvas.polygon(
+                [
+                    (hxy[0] - 0.95 * r + back, hxy[1] - 0.2 * r),
+                    (hxy[0] + 0.95 * r + back, hxy[1] - 0.2 * r),
+                    (hxy[0] + 1.05 * r + back, hxy[1] + 2.1 * r),
+                    (hxy[0] - 1.05 * r + back, hxy[1] + 2.1 * r),
+                ],
+                app.hair,
+            )
         canvas.ellipse(hxy, 0.82 * r, r, app.skin)
         if facing < -0.35:  # seen from behind: the hair covers the head
             canvas.ellipse(hxy + [0, -0.05 * r], 0.88 * r, 1.05 * r, app.hair)
             if app.hair_long:
-                canvas.polygon([(hxy[0] - 0.95 * r, hxy[1]), (hxy[0] + 0.95 * r, hxy[1]),
-                                (hxy[0] + 1.05 * r, hxy[1] + 2.1 * r), (hxy[0] - 1.05 * r, hxy[1] + 2.1 * r)],
-                               app.hair)
+                canvas.polygon(
+                    [
+                        (hxy[0] - 0.95 * r, hxy[1]),
+                        (hxy[0] + 0.95 * r, hxy[1]),
+                        (hxy[0] + 1.05 * r, hxy[1] + 2.1 * r),
+                        (hxy[0] - 1.05 * r, hxy[1] + 2.1 * r),
+                    ],
+                    app.hair,
+                )
         else:
             box = [hxy[0] - 0.9 * r + back, hxy[1] - 1.08 * r, hxy[0] + 0.9 * r + back, hxy[1] + 0.9 * r]
             start = 180 - 25 * max(0.0, -proj.sin) - 10
@@ -266,8 +295,9 @@ def render_person(app: Appearance, view: View, factor: int = SUPERSAMPLE) -> tup
             if facing > 0.3:  # eyes, a hint of a face
                 for eye in ("Reye", "Leye"):
                     e = xy[eye]
-                    canvas.draw.ellipse([e[0] - 0.1 * r, e[1] - 0.08 * r, e[0] + 0.1 * r, e[1] + 0.08 * r],
-                                        fill=(40, 30, 30))
+                    canvas.draw.ellipse(
+                        [e[0] - 0.1 * r, e[1] - 0.08 * r, e[0] + 0.1 * r, e[1] + 0.08 * r], fill=(40, 30, 30)
+                    )
 
     add(10.0, 6, head)
 
@@ -302,12 +332,14 @@ def _torso_outline(app: Appearance, proj: Projector, joints: np.ndarray) -> np.n
     hip_y = (joints[KP["Rhip"], 1] + joints[KP["Lhip"], 1]) / 2
     neck = joints[KP["neck"]]
     # Slightly smaller than the drawn torso so that a joint at the edge still counts as seen.
-    rings = np.vstack([_ring([0, hip_y - 0.06, 0.0], app.hip + 0.01, 0.05),
-                       _ring([0, neck[1] - 0.06, neck[2]], app.shoulder - 0.015, 0.055)])
+    rings = np.vstack(
+        [
+            _ring([0, hip_y - 0.06, 0.0], app.hip + 0.01, 0.05),
+            _ring([0, neck[1] - 0.06, neck[2]], app.shoulder - 0.015, 0.055),
+        ]
+    )
     return np.array(_hull(proj.xy(rings)))
 
 
 def _inside(p: np.ndarray, polygon: np.ndarray) -> bool:
-    from matplotlib.path import Path as MplPath
-
     return bool(len(polygon) >= 3 and MplPath(polygon).contains_point(tuple(p)))

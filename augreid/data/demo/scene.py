@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from augreid.data.demo.appearance import Appearance, Camera, _pick
 from augreid.data.demo.common import IMAGE_H, IMAGE_W, _rng
@@ -24,8 +26,6 @@ _SCENE_MARGIN = 8  # extra rows, for vertical jitter of the crop window
 @functools.lru_cache(maxsize=8)
 def camera_scene(cam: Camera) -> np.ndarray:
     """The wide scene a camera looks at (output pixels), float32 (H + margin, SCENE_WIDTH, 3)."""
-    from PIL import Image, ImageDraw
-
     rng = _rng(cam.scene_seed)
     f = 2  # drawn at 2x, then reduced, for soft edges
     w, h = SCENE_WIDTH * f, (IMAGE_H + _SCENE_MARGIN) * f
@@ -77,12 +77,10 @@ def make_background(cam: Camera, rng: np.random.Generator, people: Sequence[Appe
 
     float32 (H, W, 3) in 0..255. ``people`` are appearances a bystander may borrow.
     """
-    from PIL import Image, ImageDraw
-
     scene = camera_scene(cam)
     x0 = int(rng.integers(0, SCENE_WIDTH - IMAGE_W + 1))
     y0 = int(rng.integers(0, _SCENE_MARGIN + 1))
-    bg = scene[y0:y0 + IMAGE_H, x0:x0 + IMAGE_W] * float(rng.uniform(0.93, 1.07))
+    bg = scene[y0 : y0 + IMAGE_H, x0 : x0 + IMAGE_W] * float(rng.uniform(0.93, 1.07))
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(0, 3))):  # bins, bollards, bags left on the floor
@@ -93,8 +91,14 @@ def make_background(cam: Camera, rng: np.random.Generator, people: Sequence[Appe
         # Someone else walking past, half out of the crop, as in real detector boxes.
         other = people[int(rng.integers(len(people)))]
         side = -1 if rng.random() < 0.5 else 1
-        view = View(float(rng.uniform(0, 360)), float(rng.uniform(0, 2 * math.pi)), 1.0,
-                    float(rng.uniform(85, 105)), 32 + side * float(rng.uniform(30, 40)), float(rng.uniform(112, 122)))
+        view = View(
+            float(rng.uniform(0, 360)),
+            float(rng.uniform(0, 2 * math.pi)),
+            1.0,
+            float(rng.uniform(85, 105)),
+            32 + side * float(rng.uniform(30, 40)),
+            float(rng.uniform(112, 122)),
+        )
         rgb, alpha, _ = render_person(other, view)
         bg = bg * (1 - alpha[..., None]) + rgb
     return bg
@@ -102,8 +106,6 @@ def make_background(cam: Camera, rng: np.random.Generator, people: Sequence[Appe
 
 def apply_camera(img: np.ndarray, cam: Camera, noise: np.ndarray) -> np.ndarray:
     """Colour cast, brightness, contrast, blur and sensor noise; returns uint8."""
-    from scipy import ndimage
-
     out = img * np.asarray(cam.gains, dtype=np.float32) * cam.brightness
     mean = out.mean()
     out = (out - mean) * cam.contrast + mean

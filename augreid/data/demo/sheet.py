@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from augreid.data.demo.common import IMAGE_H, IMAGE_W
-from augreid.data.keypoints import LIMBS, read_keypoints_csv
-from augreid.data.market import TRAIN, parse_market_name
+from augreid.data.imaging import draw_skeleton, write_png
+from augreid.data.keypoints import keypoint_candidates, read_keypoints_csv
+from augreid.data.market import TRAIN, parse_market_name, read_image, resolve_market_root
 from augreid.errors import DatasetError
 
 
@@ -31,12 +32,6 @@ def demo_contact_sheet(
     With ``skeleton=True`` each image is shown twice: plain, then with its keypoints drawn.
     Works for any Market-layout root with keypoint CSVs beside it (the demo or another set).
     """
-    from PIL import Image, ImageDraw
-
-    from augreid.data.keypoints import keypoint_candidates
-    from augreid.data.market import read_image, resolve_market_root
-    from augreid.io import atomic_write_bytes
-
     base = resolve_market_root(root)
     folder = base / split
     poses: dict[str, np.ndarray] = {}
@@ -61,33 +56,13 @@ def demo_contact_sheet(
     for row, pid in enumerate(pids):
         paths = sorted(by_pid[pid], key=lambda p: parse_market_name(p.name)[1])[:per_id]
         for col, path in enumerate(paths):
-            img = read_image(path).resize((cell_w, cell_h), Image.NEAREST)  # names a broken file
+            img = read_image(path).resize((cell_w, cell_h), Image.Resampling.NEAREST)  # names a broken file
             x0, y0 = col * per_cell * (cell_w + 2), row * (cell_h + 2)
             sheet.paste(img, (x0, y0))
             if skeleton:
                 drawn = img.copy()
                 pose = poses.get(path.name)
                 if pose is not None:
-                    _draw_skeleton(ImageDraw.Draw(drawn), pose, zoom)
+                    draw_skeleton(ImageDraw.Draw(drawn), pose, zoom, joint_radius=zoom, coloured_joints=True)
                 sheet.paste(drawn, (x0 + cell_w + 2, y0))
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG")
-    return atomic_write_bytes(out_png, buf.getvalue())
-
-
-_LIMB_COLOURS = [
-    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
-    (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
-    (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85), (128, 128, 128),
-]
-
-
-def _draw_skeleton(draw, pose: np.ndarray, zoom: int) -> None:
-    pts = (pose[:, ::-1].astype(float) + 0.5) * zoom
-    seen = (pose >= 0).all(axis=1)
-    for (a, b), colour in zip(LIMBS, _LIMB_COLOURS):
-        if seen[a] and seen[b]:
-            draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour, width=max(1, zoom))
-    for i in np.flatnonzero(seen):
-        x, y = pts[i]
-        draw.ellipse([x - zoom, y - zoom, x + zoom, y + zoom], fill=_LIMB_COLOURS[i])
+    return write_png(out_png, sheet)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,11 +10,21 @@ import numpy as np
 
 from augreid.data.demo.appearance import Appearance, Camera, _pick, make_appearance, make_camera
 from augreid.data.demo.common import (
-    _CAMERAS, _PEOPLE, _PLAN, _SHOTS, IMAGE_H, IMAGE_W, JPEG_QUALITY, NUM_DISTRACTORS, NUM_JUNK, _rng,
+    _CAMERAS,
+    _PEOPLE,
+    _PLAN,
+    _SHOTS,
+    IMAGE_H,
+    IMAGE_W,
+    JPEG_QUALITY,
+    NUM_DISTRACTORS,
+    NUM_JUNK,
+    _rng,
 )
 from augreid.data.demo.raster import render_person, visible_keypoints
 from augreid.data.demo.scene import apply_camera, make_background
 from augreid.data.demo.skeleton import View
+from augreid.data.imaging import encode_jpeg
 from augreid.data.keypoints import MISSING, NUM_KEYPOINTS
 from augreid.data.market import GALLERY, QUERY, TRAIN
 
@@ -41,7 +50,9 @@ def _name(pid: int, cam: int, frame: int, box: int) -> str:
     return f"{pid_text}_c{cam}s1_{frame:06d}_{box:02d}.jpg"
 
 
-def plan_dataset(seed: int, num_train_ids: int, num_test_ids: int, num_cameras: int) -> tuple[list[Shot], dict[int, Appearance], list[Camera]]:
+def plan_dataset(
+    seed: int, num_train_ids: int, num_test_ids: int, num_cameras: int
+) -> tuple[list[Shot], dict[int, Appearance], list[Camera]]:
     """Decide every image: who, which camera, which view, which split. Pure (no files)."""
     cameras = [make_camera(_rng(seed, _CAMERAS, c), c) for c in range(1, num_cameras + 1)]
     plan = _rng(seed, _PLAN)
@@ -81,27 +92,58 @@ def plan_dataset(seed: int, num_train_ids: int, num_test_ids: int, num_cameras: 
                 )
                 phase += step + float(plan.normal(0, 0.3))
                 frame = next_frame(cam_index)
-                track.append(Shot(TRAIN if is_train else GALLERY, _name(pid, cam_index, frame, int(plan.integers(1, 9))),
-                                  pid, cam_index, view, (seed, _SHOTS, pid, cam_index, frame), pid))
+                track.append(
+                    Shot(
+                        TRAIN if is_train else GALLERY,
+                        _name(pid, cam_index, frame, int(plan.integers(1, 9))),
+                        pid,
+                        cam_index,
+                        view,
+                        (seed, _SHOTS, pid, cam_index, frame),
+                        pid,
+                    )
+                )
         if not is_train:
             track = _pick_queries(track, plan)
         shots.extend(track)
     for _ in range(NUM_DISTRACTORS):
         cam_index = int(plan.integers(1, num_cameras + 1))
         frame = next_frame(cam_index)
-        shots.append(Shot(GALLERY, _name(0, cam_index, frame, int(plan.integers(1, 9))), 0, cam_index, None,
-                          (seed, _SHOTS, 0, cam_index, frame)))
+        shots.append(
+            Shot(
+                GALLERY,
+                _name(0, cam_index, frame, int(plan.integers(1, 9))),
+                0,
+                cam_index,
+                None,
+                (seed, _SHOTS, 0, cam_index, frame),
+            )
+        )
     for _ in range(NUM_JUNK):
         # A bad detection: a random test person, crop shifted so that most of the body is cut off.
         source = _pick(plan, [s for s in shots if s.split == GALLERY and s.pid > 0])
         cam_index = source.camera
         frame = next_frame(cam_index)
         v = source.view
-        shifted = View(v.direction, v.phase, v.stride, v.height_px * float(plan.uniform(1.3, 1.8)),
-                       v.cx + float(plan.choice([-1, 1])) * float(plan.uniform(18, 28)),
-                       v.foot_y + float(plan.uniform(30, 70)))
-        shots.append(Shot(GALLERY, _name(-1, cam_index, frame, int(plan.integers(1, 9))), -1, cam_index,
-                          shifted, (seed, _SHOTS, 9999, cam_index, frame), source.person))
+        shifted = View(
+            v.direction,
+            v.phase,
+            v.stride,
+            v.height_px * float(plan.uniform(1.3, 1.8)),
+            v.cx + float(plan.choice([-1, 1])) * float(plan.uniform(18, 28)),
+            v.foot_y + float(plan.uniform(30, 70)),
+        )
+        shots.append(
+            Shot(
+                GALLERY,
+                _name(-1, cam_index, frame, int(plan.integers(1, 9))),
+                -1,
+                cam_index,
+                shifted,
+                (seed, _SHOTS, 9999, cam_index, frame),
+                source.person,
+            )
+        )
     return shots, people, cameras
 
 
@@ -119,8 +161,12 @@ def _pick_queries(track: list[Shot], plan: np.random.Generator) -> list[Shot]:
     gallery_cams = {s.camera for s in out if s.split == GALLERY}
     # Every camera keeps >= 1 gallery image (n >= 2 per camera) and k >= 2 cameras, so each
     # query has a match in another camera; demote a query only if that ever fails.
-    return [s if s.split != QUERY or gallery_cams - {s.camera} else Shot(GALLERY, s.name, s.pid, s.camera, s.view, s.seed, s.person)
-            for s in out]
+    return [
+        s
+        if s.split != QUERY or gallery_cams - {s.camera}
+        else Shot(GALLERY, s.name, s.pid, s.camera, s.view, s.seed, s.person)
+        for s in out
+    ]
 
 
 # ---------------------------------------------------------------- rendering
@@ -134,8 +180,9 @@ class RenderedShot:
     pose: np.ndarray  # int32 (18, 2) (y, x), -1 missing
 
 
-def render_shot(shot: Shot, people: dict[int, Appearance], cameras: list[Camera], *,
-                with_background: bool = False) -> RenderedShot:
+def render_shot(
+    shot: Shot, people: dict[int, Appearance], cameras: list[Camera], *, with_background: bool = False
+) -> RenderedShot:
     """Draw one image. ``with_background`` also returns the scene without the person (for checks)."""
     cam = cameras[shot.camera - 1]
     rng = _rng(*shot.seed)
@@ -160,13 +207,9 @@ def _shadow(background: np.ndarray, view: View) -> np.ndarray:
     return background * (1 - 0.35 * np.exp(-d))[..., None]
 
 
-def encode_jpeg(image: np.ndarray) -> bytes:
-    """The demo's JPEG encoding (fixed settings, so the same pixels give the same bytes)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=False, subsampling=0)
-    return buf.getvalue()
+def encode_demo_jpeg(image: np.ndarray) -> bytes:
+    """The demo's JPEG encoding: no chroma subsampling (sharper colour edges on small images)."""
+    return encode_jpeg(image, JPEG_QUALITY, subsampling=0)
 
 
 def demo_examples(seed: int = 0, count: int = 8, *, num_cameras: int = 5) -> Iterator[RenderedShot]:

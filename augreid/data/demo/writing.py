@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from augreid.data.demo.common import DEMO_VERSION, DESCRIPTION, IMAGE_H, IMAGE_W, JPEG_QUALITY, MAX_CAMERAS, MAX_PID
-from augreid.data.demo.shots import encode_jpeg, plan_dataset, render_shot
-from augreid.data.demo_files import foreign_files
+from augreid.data.demo.files import foreign_files
+from augreid.data.demo.shots import encode_demo_jpeg, plan_dataset, render_shot
 from augreid.data.keypoints import write_keypoints_csv
 from augreid.data.market import MARKET_DIRNAME, SPLITS, TRAIN
 from augreid.errors import ConfigError, DatasetError
@@ -24,7 +24,9 @@ from augreid.io import atomic_write_json
 
 def _check_args(num_train_ids: int, num_test_ids: int, num_cameras: int) -> None:
     if not 2 <= num_cameras <= MAX_CAMERAS:
-        raise ConfigError(f"num_cameras={num_cameras}: must be 2..{MAX_CAMERAS} (torchreid's Market1501 accepts c1..c6)")
+        raise ConfigError(
+            f"num_cameras={num_cameras}: must be 2..{MAX_CAMERAS} (torchreid's Market1501 accepts c1..c6)"
+        )
     if num_train_ids < 1 or num_test_ids < 1:
         raise ConfigError(f"num_train_ids={num_train_ids}, num_test_ids={num_test_ids}: both must be >= 1")
     if num_train_ids + num_test_ids > MAX_PID:
@@ -36,12 +38,7 @@ def _is_demo(folder: Path) -> bool:
 
 
 def make_demo_dataset(
-    out: str | Path,
-    seed: int = 0,
-    *,
-    num_train_ids: int = 60,
-    num_test_ids: int = 44,
-    num_cameras: int = 5,
+    out: str | Path, seed: int = 0, *, num_train_ids: int = 60, num_test_ids: int = 44, num_cameras: int = 5
 ) -> Path:
     """Generate the demo dataset into ``out`` (atomically) and return ``Path(out)``.
 
@@ -94,7 +91,7 @@ def _build(tmp: Path, seed: int, num_train_ids: int, num_test_ids: int, num_came
     counts: dict[str, dict] = {}
     for shot in shots:
         rendered = render_shot(shot, people, cameras)
-        (base / shot.split / shot.name).write_bytes(encode_jpeg(rendered.image))
+        (base / shot.split / shot.name).write_bytes(encode_demo_jpeg(rendered.image))
         if shot.pid < 0:
             continue  # junk belongs to no split, so it has no keypoint row
         tables["train" if shot.split == TRAIN else "test"][shot.name] = rendered.pose

@@ -40,8 +40,9 @@ class ReidMethod(abc.ABC):
 
     def build_scheduler(self, optimizer, config: ReidConfig):
         stepsize = list(config.stepsize) if config.lr_scheduler == "multi_step" else config.stepsize[-1]
-        return optim.build_lr_scheduler(optimizer, lr_scheduler=config.lr_scheduler, stepsize=stepsize,
-                                        gamma=config.gamma, max_epoch=config.epochs)
+        return optim.build_lr_scheduler(
+            optimizer, lr_scheduler=config.lr_scheduler, stepsize=stepsize, gamma=config.gamma, max_epoch=config.epochs
+        )
 
     @abc.abstractmethod
     def build_engine(self, config: ReidConfig, datamanager, model: nn.Module, optimizer, scheduler, use_gpu: bool):

@@ -79,8 +79,15 @@ class BNNeckModel(nn.Module):
 class WarmupMultiStepLR(torch.optim.lr_scheduler.LRScheduler):
     """BoT's schedule, stepped once per epoch: linear warmup, then ``gamma`` at each milestone."""
 
-    def __init__(self, optimizer, milestones: list[int], gamma: float = 0.1, warmup_epochs: int = 10,
-                 warmup_factor: float = 0.1, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer,
+        milestones: list[int],
+        gamma: float = 0.1,
+        warmup_epochs: int = 10,
+        warmup_factor: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
         self.milestones = sorted(int(m) for m in milestones)
         self.gamma, self.warmup_epochs, self.warmup_factor = gamma, int(warmup_epochs), float(warmup_factor)
         super().__init__(optimizer, last_epoch)
@@ -98,8 +105,9 @@ class WarmupMultiStepLR(torch.optim.lr_scheduler.LRScheduler):
 class BotEngine(Engine):
     """One epoch of BoT over the data manager's P x K batches (torchreid's ``Engine.train`` loop and logs)."""
 
-    def __init__(self, datamanager, model: nn.Module, optimizer, scheduler, criterion_x, criterion_t,
-                 use_gpu: bool = False) -> None:
+    def __init__(
+        self, datamanager, model: nn.Module, optimizer, scheduler, criterion_x, criterion_t, use_gpu: bool = False
+    ) -> None:
         super().__init__(datamanager, use_gpu=use_gpu)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.criterion_x, self.criterion_t = criterion_x, criterion_t
@@ -117,9 +125,13 @@ class BotEngine(Engine):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {"loss": loss.item(), "loss_x": loss_x.item(), "loss_t": loss_t.item(),
-                "acc": real_accuracy(logits, pids, is_synthetic),
-                "synthetic_share": is_synthetic.float().mean().item()}
+        return {
+            "loss": loss.item(),
+            "loss_x": loss_x.item(),
+            "loss_t": loss_t.item(),
+            "acc": real_accuracy(logits, pids, is_synthetic),
+            "synthetic_share": is_synthetic.float().mean().item(),
+        }
 
 
 class BotMethod(ReidMethod):
@@ -148,9 +160,17 @@ class BotMethod(ReidMethod):
         return model.backbone
 
     def build_scheduler(self, optimizer, config: ReidConfig):
-        return WarmupMultiStepLR(optimizer, list(config.stepsize), config.gamma, config.warmup_epochs,
-                                 config.warmup_factor)
+        return WarmupMultiStepLR(
+            optimizer, list(config.stepsize), config.gamma, config.warmup_epochs, config.warmup_factor
+        )
 
     def build_engine(self, config, datamanager, model, optimizer, scheduler, use_gpu: bool):
-        return BotEngine(datamanager, model, optimizer, scheduler, label_criterion(config, datamanager),
-                         triplet_criterion(config), use_gpu=use_gpu)
+        return BotEngine(
+            datamanager,
+            model,
+            optimizer,
+            scheduler,
+            label_criterion(config, datamanager),
+            triplet_criterion(config),
+            use_gpu=use_gpu,
+        )

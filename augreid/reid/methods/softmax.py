@@ -18,5 +18,6 @@ class SoftmaxMethod(ReidMethod):
         return build_torchreid_model(model_name, num_classes, "softmax")
 
     def build_engine(self, config, datamanager, model, optimizer, scheduler, use_gpu: bool):
-        return SyntheticSoftmaxEngine(datamanager, model, optimizer, scheduler, label_criterion(config, datamanager),
-                                      use_gpu=use_gpu)
+        return SyntheticSoftmaxEngine(
+            datamanager, model, optimizer, scheduler, label_criterion(config, datamanager), use_gpu=use_gpu
+        )

@@ -18,5 +18,14 @@ class TripletMethod(ReidMethod):
         return build_torchreid_model(model_name, num_classes, "triplet")
 
     def build_engine(self, config, datamanager, model, optimizer, scheduler, use_gpu: bool):
-        return SyntheticTripletEngine(datamanager, model, optimizer, scheduler, label_criterion(config, datamanager),
-                                      triplet_criterion(config), weight_t=1.0, weight_x=1.0, use_gpu=use_gpu)
+        return SyntheticTripletEngine(
+            datamanager,
+            model,
+            optimizer,
+            scheduler,
+            label_criterion(config, datamanager),
+            triplet_criterion(config),
+            weight_t=1.0,
+            weight_x=1.0,
+            use_gpu=use_gpu,
+        )

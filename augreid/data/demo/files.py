@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from augreid.data.demo.common import DEMO_VERSION
+from augreid.data.demo.shots import plan_dataset
 from augreid.data.market import MARKET_DIRNAME
 from augreid.errors import AugreidError
 
@@ -17,13 +19,12 @@ OWN_FILES = ("demo.json", "demo-annotation-train.csv", "demo-annotation-test.csv
 
 def _own_files(info: dict) -> set[str] | None:
     """Relative paths a demo build with ``info`` (its demo.json) writes; ``None`` when unknown."""
-    from augreid.data.demo import DEMO_VERSION, plan_dataset  # demo/writing.py imports this module
-
     try:
         if info.get("version") != DEMO_VERSION:
             return None  # another generator version: its file names cannot be replayed
-        shots, _, _ = plan_dataset(int(info["seed"]), int(info["num_train_ids"]), int(info["num_test_ids"]),
-                                   len(info["cameras"]))
+        shots, _, _ = plan_dataset(
+            int(info["seed"]), int(info["num_train_ids"]), int(info["num_test_ids"]), len(info["cameras"])
+        )
     except (KeyError, TypeError, ValueError, AugreidError):
         return None
     own = {f"{MARKET_DIRNAME}/{shot.split}/{shot.name}" for shot in shots}
@@ -47,7 +48,8 @@ def foreign_files(out: Path) -> list[Path]:
             mine = rel in own
         else:
             mine = rel in OWN_FILES or (
-                rel.startswith(f"{MARKET_DIRNAME}/") and rel.endswith(".jpg") and rel.count("/") == 2)
+                rel.startswith(f"{MARKET_DIRNAME}/") and rel.endswith(".jpg") and rel.count("/") == 2
+            )
         if not mine:
             foreign.append(path)
     return foreign
