@@ -236,3 +236,18 @@ def test_empty_gallery_is_an_error(demo, runs, options):
     empty = dataclasses.replace(demo, gallery=[])
     with pytest.raises(AugreidError, match="gallery .* is empty"):
         compare_runs({"a": [runs["random"]]}, empty, options, progress=False)
+
+
+def test_bot_and_triplet_runs_under_one_name_are_refused():
+    from types import SimpleNamespace
+
+    from augreid.evaluation.compare import check_group_configs
+
+    base = {"model_name": "mobilenetv2_x1_0", "num_classes": 5, "height": 64, "width": 32, "label_scheme": "same-id"}
+    # Both record loss "triplet"; only the method tells them apart.
+    bot = SimpleNamespace(path=Path("bot"), info={**base, "loss": "triplet", "method": "bot"})
+    triplet = SimpleNamespace(path=Path("tri"), info={**base, "loss": "triplet", "method": "triplet"})
+    old_triplet = SimpleNamespace(path=Path("old"), info={**base, "loss": "triplet"})  # from before methods existed
+    with pytest.raises(AugreidError, match="differ in method"):
+        check_group_configs("base", [bot, triplet])
+    check_group_configs("base", [triplet, old_triplet])  # an old file's loss maps to its method

@@ -27,9 +27,11 @@ from augreid.evaluation.protocol import EvaluationError, Metrics, PerQueryResult
 from augreid.evaluation.search import top_matches, top_matches_from_distances
 from augreid.io import portable_path
 from augreid.reid.checkpoint import checkpoint_info, resolve_checkpoint_path
+from augreid.reid.methods import method_of
 from augreid.versions import package_versions
 
-CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "loss", "label_scheme")
+# "method" (bot, softmax, triplet), not the derived "loss": bot and triplet runs both record loss "triplet".
+CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "method", "label_scheme")
 
 
 # ---------------------------------------------------------------- run specs
@@ -255,7 +257,11 @@ def check_group_configs(name: str, runs: list[RunScore]) -> None:
     first = runs[0]
     for run in runs[1:]:
         for key in CONFIG_KEYS:
-            a, b = first.info.get(key), run.info.get(key)
+            a, b = (
+                (method_of(first.info), method_of(run.info))
+                if key == "method"
+                else (first.info.get(key), run.info.get(key))
+            )
             if a != b:
                 raise AugreidError(
                     f"runs grouped as {name!r} differ in {key}: {first.path} has {a!r}, {run.path} has {b!r}; "
