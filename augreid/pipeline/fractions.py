@@ -184,6 +184,13 @@ def plot_fractions(rows: list[dict[str, Any]], path: Path) -> Path:
             ax.plot(x, [100 * a["mean"][key] for _, a in pts], "o-", color=colour, label=arm)
             cis = [a["ci"][key] for _, a in pts]
             if all(ci for ci in cis):
+                means = [100 * a["mean"][key] for _, a in pts]
+                spread = [
+                    [m - 100 * c["low"] for m, c in zip(means, cis)],
+                    [100 * c["high"] - m for m, c in zip(means, cis)],
+                ]
+                # Error bars as well as bands: a band over a single fraction has no width to show.
+                ax.errorbar(x, means, yerr=spread, fmt="none", ecolor=colour, capsize=4, alpha=0.8)
                 ax.fill_between(
                     x, [100 * c["low"] for c in cis], [100 * c["high"] for c in cis], color=colour, alpha=0.2
                 )
