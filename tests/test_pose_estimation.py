@@ -411,3 +411,17 @@ def test_augreid_imports_without_mediapipe():
         "assert 'cv2' not in sys.modules and 'jax' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_pose_takes_config_and_set_and_reports_every_bad_value(tiny_market, scripted, tmp_path):
+    config = tmp_path / "pose.toml"
+    config.write_text("[pose]\nprefix = 'mine'\nsheet_count = 3\n")
+    out = tmp_path / "cli"
+    args = ["pose", str(tiny_market), "--out", str(out), "--estimator", "scripted", "--config", str(config)]
+    result = CliRunner().invoke(app, [*args, "--set", "report=false"])
+    assert result.exit_code == 0, result.output
+    assert (out / "mine-annotation-train.csv").is_file() and not (out / "mine-report.md").exists()
+    bad = CliRunner().invoke(app, [*args, "--set", "visibility_threshold=2", "--set", "workers=0", "--set", "sed=1"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    for problem in ("visibility_threshold: must be in [0, 1]", "workers: must be at least 1", "sed"):
+        assert problem in bad.output

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from augreid.cli.common import DatasetOpt, app, data_app, user_errors
+from augreid import settings
+from augreid.cli.common import DatasetOpt, app, config_option, data_app, defaults_from, set_option, user_errors
 
 
 @app.command("demo-data")
@@ -75,7 +76,7 @@ def data_sheet_cmd(
     typer.echo(f"written: {path}")
 
 
-@app.command("pose")
+@app.command("pose", cls=defaults_from("augreid.pose_estimation.config:PoseConfig"))
 @user_errors
 def pose_cmd(
     root: Path = typer.Argument(..., help="Market-layout dataset root (Market-1501-v15.09.15 or its parent)."),
@@ -88,42 +89,54 @@ def pose_cmd(
         "-o",
         help="Folder for the CSVs and the report (default: beside the dataset, where keypoint CSVs are looked for).",
     ),
-    prefix: str = typer.Option("pose", help="Files are PREFIX-annotation-{train,test}.csv, PREFIX-report.md, ..."),
-    estimator: str = typer.Option("mediapipe", help="Pose estimator; mediapipe needs augreid's optional 'pose' extra."),
-    min_detection_confidence: float = typer.Option(0.5, help="Person detector threshold."),
-    visibility_threshold: float = typer.Option(0.5, help="A landmark less visible than this is -1."),
-    drop_outside: bool = typer.Option(
-        True, "--drop-outside/--clip-outside", help="Landmarks outside the frame: -1, or clipped to the border."
+    prefix: Optional[str] = typer.Option(
+        None, help="Files are PREFIX-annotation-{train,test}.csv, PREFIX-report.md, ..."
     ),
-    workers: int = typer.Option(1, help="Processes estimating in parallel."),
+    estimator: Optional[str] = typer.Option(
+        None, help="Pose estimator; mediapipe needs augreid's optional 'pose' extra."
+    ),
+    min_detection_confidence: Optional[float] = typer.Option(None, help="Person detector threshold."),
+    visibility_threshold: Optional[float] = typer.Option(None, help="A landmark less visible than this is -1."),
+    drop_outside: Optional[bool] = typer.Option(
+        None, "--drop-outside/--clip-outside", help="Landmarks outside the frame: -1, or clipped to the border."
+    ),
+    workers: Optional[int] = typer.Option(None, help="Processes estimating in parallel."),
     overwrite: bool = typer.Option(False, help="Re-estimate the selected splits even where the CSV has rows."),
     restart: bool = typer.Option(False, help="Discard an interrupted run's progress made with other settings."),
-    report: bool = typer.Option(True, help="Write PREFIX-report.{md,json} and PREFIX-contact-sheet.png."),
-    sheet_count: int = typer.Option(32, help="Images on the contact sheet."),
-    seed: int = typer.Option(0, help="Seed of the contact sheet's random choice."),
+    report: Optional[bool] = typer.Option(None, help="Write PREFIX-report.{md,json} and PREFIX-contact-sheet.png."),
+    sheet_count: Optional[int] = typer.Option(None, help="Images on the contact sheet."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the contact sheet's random choice."),
+    config: Optional[Path] = config_option(" (keys of augreid.pose_estimation.config.PoseConfig, or its [pose] table)"),
+    set_: Optional[list[str]] = set_option("visibility_threshold=0.3"),
 ) -> None:
     """Estimate OpenPose-18 keypoints for every image (MediaPipe Pose, offline) and write pose-transfer CSVs."""
     from augreid.pose_estimation.base import EstimatorSpec
+    from augreid.pose_estimation.config import resolve_pose_config
     from augreid.pose_estimation.report import write_run_report
     from augreid.pose_estimation.run import estimate_dataset
 
-    spec = EstimatorSpec(
-        estimator,
-        {
-            "min_detection_confidence": min_detection_confidence,
-            "visibility_threshold": visibility_threshold,
-            "drop_outside": drop_outside,
-        },
-    )
+    options = {
+        "estimator": estimator,
+        "min_detection_confidence": min_detection_confidence,
+        "visibility_threshold": visibility_threshold,
+        "drop_outside": drop_outside,
+        "workers": workers,
+        "prefix": prefix,
+        "report": report,
+        "sheet_count": sheet_count,
+        "seed": seed,
+    }
+    cfg = resolve_pose_config(config, settings.command_overrides(options, set_))
+    spec = EstimatorSpec(cfg.estimator, cfg.estimator_options())
     run = estimate_dataset(
-        root, out, splits=split, spec=spec, prefix=prefix, workers=workers, overwrite=overwrite, restart=restart
+        root, out, splits=split, spec=spec, prefix=cfg.prefix, workers=cfg.workers, overwrite=overwrite, restart=restart
     )
     typer.echo(
         f"estimated {run.estimated} images ({run.resumed} resumed, {run.kept} already in the CSV) in {run.seconds:.1f} s"
     )
     for kind, path in run.csv_paths.items():
         typer.echo(f"{kind}: {path} ({run.rows[kind]} rows)")
-    if report:
-        paths = write_run_report(run, prefix, count=sheet_count, seed=seed)
+    if cfg.report:
+        paths = write_run_report(run, cfg.prefix, count=cfg.sheet_count, seed=cfg.seed)
         typer.echo(paths["markdown"].read_text(encoding="utf-8"))
         typer.echo("report: " + ", ".join(str(p) for p in paths.values()))
