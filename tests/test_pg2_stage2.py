@@ -12,29 +12,20 @@ from generators.pg2.config import ModelConfig
 from generators.pg2.losses import discriminator_loss as pg2_d_loss
 from generators.pg2.losses import generator_adversarial as pg2_g_loss
 from generators.pg2.train import prepare_data, train_generator
+from test_pg2 import TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+# The tiny PG2 of tests/test_pg2.py with a short schedule and no joint stage.
 TINY_HD = {
-    "model.image_size": [32, 16],
-    "model.blocks": 3,
-    "model.hidden": 8,
-    "model.g2_hidden": 4,
-    "model.d_hidden": 4,
-    "model.d_layers": 2,
-    "pose.radius": 1.5,
-    "pose.mask_radius": 1.5,
-    "data.max_pairs": 12,
-    "train.batch_size": 4,
-    "train.lr_g": 1e-3,
-    "train.lr_d": 1e-3,
+    **TINY,
     "train.stage1_steps": 3,
     "train.stage2_steps": 3,
     "train.joint_steps": 0,
-    "log.log_every": 1,
     "log.image_every": 100,
     "log.checkpoint_every": 100,
 }
+TINY_HD.pop("log.keep_last")
 
 
 def tiny_hd(**changes):
