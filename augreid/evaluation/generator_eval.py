@@ -148,7 +148,7 @@ def evaluate_generator(
     generator = checkpoint if isinstance(checkpoint, Generator) else load_generator(checkpoint, device)
     source = resolve_source(data_root, train_keypoints=train_keypoints, test_keypoints=options.get("test_keypoints"))
 
-    def extra(images: dict[str, np.ndarray], report: dict[str, Any]) -> dict[str, Any]:
+    def extra(images: dict[str, np.ndarray], report: dict[str, Any], pairs: list[quality.EvalPair]) -> dict[str, Any]:
         sections: dict[str, Any] = {}
         text: list[str] = []
         size = tuple(generator.image_size)
@@ -164,7 +164,7 @@ def evaluate_generator(
             )
         if pose_fidelity:
             sections["pose_fidelity"] = pf.pose_fidelity_section(
-                images, report, source, (size[0], size[1]), list(generator.output_names)
+                images, pairs, list(generator.output_names), exact_keypoints=pf.exact_keypoints(source)
             )
             text.append(pf.markdown(sections["pose_fidelity"]))
         if reid_model is not None:

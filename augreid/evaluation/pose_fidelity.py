@@ -20,46 +20,38 @@ import numpy as np
 
 from augreid.errors import AugreidError
 from augreid.pose_estimation import pckh
-from generators.pg2 import quality
+from generators.pg2.quality import EvalPair
 
 REAL = "real target images"
 
 
 def pose_fidelity_section(
-    images: dict[str, np.ndarray], report: dict[str, Any], source, size: tuple[int, int], outputs: list[str]
+    images: dict[str, np.ndarray], pairs: list[EvalPair], outputs: list[str], *, exact_keypoints: bool
 ) -> dict[str, Any]:
-    """Scores of ``outputs`` and ``copy condition`` (arrays in ``images``) on the pairs of ``report``."""
+    """Scores of ``outputs`` and ``copy condition`` (arrays in ``images``) against the ``pairs``' target poses."""
     try:
         estimator = pckh.default_estimator()
     except AugreidError as err:
         return {"label": pckh.LABEL, "skipped": str(err)}
-    dataset = source.load()
-    records = {**dataset.by_name("query"), **dataset.by_name("bounding_box_test")}
-    poses = source.test_poses()
-    items = [quality.load_pair(row["condition"], row["target"], records, poses, size) for row in report["per_pair"]]
-    targets = np.stack([item.target_pose for item in items])
+    targets = np.stack([pair.target_pose for pair in pairs])
     try:
         methods = {
             name: pckh.pckh_of_images(list(images[name]), targets, estimator).summary()
             for name in [*outputs, "copy condition"]
         }
-        methods[REAL] = pckh.pckh_of_images([item.target_image for item in items], targets, estimator).summary()
+        methods[REAL] = pckh.pckh_of_images([pair.target_image for pair in pairs], targets, estimator).summary()
     finally:
         estimator.close()
-    exact = _exact_keypoints(source)
     return {
         "label": pckh.LABEL,
         "alpha": pckh.ALPHA,
         "head_size": pckh.HEAD_SIZE_DEFINITION,
         "methods": methods,
-        "real_target_note": "exact keypoints: the estimator's ceiling on real images"
-        if exact
-        else "keypoints from a pose estimator: about 1.0 by construction when it was MediaPipe "
-        "(cuhk03-market), so not a ceiling; compare with the copy-condition baseline",
+        "real_target_note": pckh.real_target_note(False if exact_keypoints else None),
     }
 
 
-def _exact_keypoints(source) -> bool:
+def exact_keypoints(source) -> bool:
     """The demo dataset's keypoints are exact (drawn, not estimated); its root holds ``demo.json``."""
     root = Path(source.root)
     return bool(getattr(source, "is_demo", False)) or any((p / "demo.json").is_file() for p in (root, root.parent))

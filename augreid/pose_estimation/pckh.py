@@ -192,6 +192,24 @@ def pckh_of_images(
     return score_pckh(poses, found, targets, alpha)
 
 
+def real_target_note(keypoints_from_estimator: bool | None) -> str:
+    """What the real target images' score means: a ceiling only where the target keypoints are exact.
+
+    ``None``: the keypoints were estimated, by this estimator or another one (not known here).
+    """
+    if keypoints_from_estimator is None:
+        return (
+            "keypoints from a pose estimator: about 1.0 by construction when it was MediaPipe "
+            "(cuhk03-market), so not a ceiling; compare with the copy-condition baseline"
+        )
+    if keypoints_from_estimator:
+        return (
+            "target keypoints were made by this estimator: about 1.0 by construction, not a ceiling; "
+            "compare with the copy-condition baseline"
+        )
+    return "exact keypoints: the estimator's ceiling on real images"
+
+
 def pose_fidelity(
     images: Sequence[ImageLike],
     target_poses: np.ndarray,
@@ -226,12 +244,7 @@ def pose_fidelity(
             out["copy_condition"] = pckh_of_images(condition_images, target_poses, estimator, alpha).summary()
         if real_target_images is not None:
             real = pckh_of_images(real_target_images, target_poses, estimator, alpha).summary()
-            real["note"] = (
-                "target keypoints were made by this estimator: about 1.0 by construction, not a ceiling; "
-                "compare with copy_condition"
-                if keypoints_from_estimator
-                else "exact keypoints: the estimator's ceiling on real images"
-            )
+            real["note"] = real_target_note(keypoints_from_estimator)
             out["real_target"] = real
     finally:
         if own:

@@ -51,9 +51,10 @@ PSNR_CAP = 100.0
 BASELINES = ("copy condition", "mean training image")
 MASK_RADIUS_PER_128_ROWS = 4.0  # PG2's M_B limb radius at 128x64
 
-# extra(images, report) -> {section: JSON-able}: ``images`` maps every method
-# (outputs and baselines) to its uint8 (N, H, W, 3) images of the scored pairs.
-ExtraScores = Callable[[dict[str, np.ndarray], dict[str, Any]], dict[str, Any]]
+# extra(images, report, pairs) -> {section: JSON-able}: ``images`` maps every method
+# (outputs and baselines) to its uint8 (N, H, W, 3) images of the scored pairs;
+# ``pairs`` are those pairs as loaded (condition and target images, target poses).
+ExtraScores = Callable[[dict[str, np.ndarray], dict[str, Any], list["EvalPair"]], dict[str, Any]]
 
 
 def evaluation_mask(pose: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -209,7 +210,7 @@ def evaluate_generator(
     }
     if extra is not None:
         images = {m: np.stack([candidates[m] for _, candidates in kept]) for m in methods}
-        report.update(extra(images, report))
+        report.update(extra(images, report, [item for item, _ in kept]))
     out = Path(out)
     atomic_write_json(out / "metrics.json", report)
     atomic_write_text(out / "metrics.md", markdown_table(report))
