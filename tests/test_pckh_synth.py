@@ -13,7 +13,7 @@ from synth_double import PasteGenerator
 from augreid.errors import AugreidError
 from augreid.pose_estimation.pckh import LABEL
 from augreid.synth import SynthConfig, parse_min_quality, synthesize
-from augreid.synth.quality import DEFAULT_MIN_PCKH, recipe_filters
+from augreid.synth.config import DEFAULT_MIN_PCKH
 
 K, IDS = 3, 5
 
@@ -62,10 +62,6 @@ def test_the_default_filter_is_pckh_and_none_turns_filters_off() -> None:
     assert SynthConfig().min_quality == {"pckh": DEFAULT_MIN_PCKH}
     assert parse_min_quality(["none"]) == {}
     assert parse_min_quality(["pckh=0.4,identity=0.2"]) == {"pckh": 0.4, "identity": 0.2}
-    # A recipe's [synth] min_quality (mask agreement) and min_pckh (None = default, 0 = off).
-    assert recipe_filters(0.0, None) == {"pckh": DEFAULT_MIN_PCKH}
-    assert recipe_filters(0.5, 0) == {"pose": 0.5}
-    assert recipe_filters(0, 0.35) == {"pckh": 0.35}
 
 
 def test_default_filter_drops_low_pckh_and_reports_it(mediapipe_installed, demo_root, tmp_path) -> None:

@@ -6,12 +6,6 @@ The stage runner owns the keys that differ per stage (``data``, ``synthetic``,
 
 from __future__ import annotations
 
-from augreid.reid.config import FIELDS
-
 RUNNER_KEYS = ("data", "synthetic", "seed", "evaluate")
 # Settings that only matter when synthetic images are in the batch: the real-only arm ignores them.
 LABELLING_KEYS = ("label_scheme", "label_smoothing", "synthetic_ratio", "max_synthetic_per_id")
-
-
-def reid_keys() -> list[str]:
-    return [name for name in FIELDS if name not in RUNNER_KEYS]

@@ -17,7 +17,7 @@ generated image and its joints are compared with the target pose at half the
 head size (``augreid.pose_estimation.pckh`` defines the head size and which
 joints count). Per image it is the share of the target's joints found where
 they should be; an image in which no person is detected scores 0. The default
-threshold, ``DEFAULT_MIN_PCKH = 0.2``, keeps 89 % of the real demo training
+threshold, ``augreid.synth.config.DEFAULT_MIN_PCKH = 0.2``, keeps 89 % of the real demo training
 images in which MediaPipe finds a person (69 % of all; measured on 300 images
 against their exact keypoints), so it drops images that do not show the target
 pose rather than images the estimator merely finds hard. Needs the ``[pose]``
@@ -43,7 +43,7 @@ from skimage.filters import threshold_otsu
 
 from augreid.data.pose import pose_mask
 from augreid.pose_estimation.base import EstimatorSpec
-from augreid.synth.config import DEFAULT_MIN_PCKH, SCORES, default_min_quality  # noqa: F401  (re-exported)
+from augreid.synth.config import SCORES
 from augreid.pose_estimation.pckh import HEAD_SIZE_DEFINITION, LABEL, default_estimator, score_pckh
 
 
@@ -79,17 +79,6 @@ def pose_agreement(image: np.ndarray, target_mask: np.ndarray, *, border: int = 
 def target_masks(poses: np.ndarray, shape: tuple[int, int], radius: float) -> np.ndarray:
     """Boolean pose masks ``(K, H, W)`` of the target poses."""
     return np.stack([pose_mask(p, shape, radius=radius) > 0 for p in poses]).astype(bool)
-
-
-def recipe_filters(min_pose: float | None, min_pckh: float | None) -> dict[str, float]:
-    """A recipe's ``[synth] min_quality`` (mask agreement, 0 = off) and ``min_pckh``
-    (None = the default, 0 = off) as synth's ``min_quality`` filters."""
-    filters = {"pose": float(min_pose)} if min_pose else {}
-    if min_pckh is None:
-        filters.update(default_min_quality())
-    elif min_pckh:
-        filters["pckh"] = float(min_pckh)
-    return filters
 
 
 class TargetScores:
