@@ -104,7 +104,7 @@ def load(
     problems: list[str] = []
     result = build(cls, list(layers), problems, hints=hints)
     if problems:
-        raise ConfigError(f"{what} are invalid:\n  - " + "\n  - ".join(problems))
+        raise invalid(f"{what} are invalid", problems)
     return result
 
 
@@ -163,11 +163,16 @@ def error_lines(err: ConfigError) -> list[str]:
     return lines or [text]
 
 
+def invalid(headline: str, problems: list[str]) -> ConfigError:
+    """One error listing every problem, one per line (the form :func:`error_lines` reads back)."""
+    return ConfigError(f"{headline}:\n  - " + "\n  - ".join(problems))
+
+
 def raise_problems(obj: Any, what: str = "settings") -> None:
     """Raise one ``ConfigError`` for ``obj.problems()``, for dataclasses that check themselves when built."""
     problems = obj.problems()
     if problems:
-        raise ConfigError(f"{what} are invalid:\n  - " + "\n  - ".join(problems))
+        raise invalid(f"{what} are invalid", problems)
 
 
 # ---------------------------------------------------------------- types

@@ -170,7 +170,7 @@ def validate(
 
     problems += protocol_problems(recipe["protocol"])
     if problems:
-        raise ConfigError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
+        raise settings.invalid(f"{source} is invalid", problems)
     return Recipe(None, recipe)
 
 

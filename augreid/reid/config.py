@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from augreid import settings
-from augreid.errors import ConfigError
 
 LabelScheme = Literal["same-id", "lsro", "smoothed-id"]
 Method = Literal["bot", "softmax", "triplet"]  # augreid.reid.methods registers them; checked there too
@@ -122,7 +121,7 @@ def resolve_config(config_file: str | Path | None = None, overrides: dict[str, A
         # A command-line check: in a recipe the runner gives the augmented arm its synthetic folder.
         problems.append("synthetic_ratio: given without a synthetic folder (--synthetic)")
     if problems:
-        raise ConfigError("re-ID settings are invalid:\n  - " + "\n  - ".join(problems))
+        raise settings.invalid("re-ID settings are invalid", problems)
     return config
 
 
