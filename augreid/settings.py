@@ -84,6 +84,12 @@ def parse_sets(texts: Iterable[str]) -> dict[str, Any]:
     return dict(parse_override(text) for text in texts)
 
 
+def command_layers(config_file: str | Path | None, table: str, options: Mapping[str, Any] | None) -> list[Layer]:
+    """A command's layers: its ``--config`` file (top level, or its ``[table]``), then the options given (not ``None``)."""
+    layers = [file_layer(config_file, table)] if config_file is not None else []
+    return layers + [Layer("the options", {k: v for k, v in (options or {}).items() if v is not None})]
+
+
 def command_overrides(options: Mapping[str, Any], sets: Iterable[str] | None) -> dict[str, Any]:
     """A command's options (``None`` = not given) merged with its ``--set`` values; a key given both ways is an error."""
     merged = {key: value for key, value in options.items() if value is not None}

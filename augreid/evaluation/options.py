@@ -128,7 +128,9 @@ def check_values(o: EvalOptions) -> list[str]:
 
 def resolve_options(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> EvalOptions:
     """Defaults, then ``config_file``, then ``overrides`` (``None`` there means "not given")."""
-    return settings.load(EvalOptions, _layers(config_file, "eval", overrides), what="evaluation settings")
+    return settings.load(
+        EvalOptions, settings.command_layers(config_file, "eval", overrides), what="evaluation settings"
+    )
 
 
 @dataclass
@@ -158,11 +160,7 @@ def resolve_generator_eval(
 ) -> GeneratorEvalOptions:
     """Defaults, then ``config_file``, then ``overrides`` (``None`` there means "not given")."""
     return settings.load(
-        GeneratorEvalOptions, _layers(config_file, "eval_gen", overrides), what="generator evaluation settings"
+        GeneratorEvalOptions,
+        settings.command_layers(config_file, "eval_gen", overrides),
+        what="generator evaluation settings",
     )
-
-
-def _layers(config_file: str | Path | None, table: str, overrides: dict[str, Any] | None) -> list[settings.Layer]:
-    layers = [settings.file_layer(config_file, table)] if config_file is not None else []
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    return layers + [settings.Layer("the options", given)]

@@ -43,6 +43,4 @@ class PoseConfig:
 
 def resolve_pose_config(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PoseConfig:
     """Defaults, then ``config_file`` (top level or its ``[pose]`` table), then ``overrides`` (``None`` = not given)."""
-    layers = [settings.file_layer(config_file, "pose")] if config_file is not None else []
-    layers.append(settings.Layer("the command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
-    return settings.load(PoseConfig, layers, what="pose settings")
+    return settings.load(PoseConfig, settings.command_layers(config_file, "pose", overrides), what="pose settings")

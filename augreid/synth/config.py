@@ -121,6 +121,4 @@ def parse_min_quality(items: list[str] | None) -> dict[str, float]:
 
 def load_synth_config(path: str | Path | None = None, **overrides: Any) -> SynthConfig:
     """Defaults, then the TOML file (if any), then non-None ``overrides``."""
-    layers = [settings.file_layer(path, "synth")] if path is not None else []
-    layers.append(settings.Layer("the options", {k: v for k, v in overrides.items() if v is not None}))
-    return settings.load(SynthConfig, layers, what="synth settings")
+    return settings.load(SynthConfig, settings.command_layers(path, "synth", overrides), what="synth settings")
