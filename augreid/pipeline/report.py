@@ -7,7 +7,6 @@ the stage outputs it sits beside.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from augreid.io import atomic_write_text, portable_path
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.runner import StageContext, StageResult
+from augreid.reid.checkpoint import read_run_json
 from augreid.versions import git_revision, package_versions
 
 PACKAGES = (
@@ -203,7 +203,7 @@ def reproducibility_section(doc: Document, history: dict[str, StageResult]) -> N
         run_json = Path(result.summary.get("run_dir", "")) / "run.json"
         if "arm" not in result.summary or not run_json.is_file():
             continue
-        runtime = json.loads(run_json.read_text(encoding="utf-8")).get("runtime", {})
+        runtime = read_run_json(run_json).get("runtime", {})
         env = ", ".join(f"{k}={v}" for k, v in runtime.get("env", {}).items()) or "-"
         rows.append(
             [
