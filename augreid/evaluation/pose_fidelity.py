@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from augreid.data.demo import is_demo_dataset
 from augreid.errors import AugreidError
 from augreid.pose_estimation import pckh
 from generators.pg2.quality import EvalPair
@@ -52,9 +53,9 @@ def pose_fidelity_section(
 
 
 def exact_keypoints(source) -> bool:
-    """The demo dataset's keypoints are exact (drawn, not estimated); its root holds ``demo.json``."""
+    """The demo dataset's keypoints are exact (drawn, not estimated); ``source.root`` may be its Market folder."""
     root = Path(source.root)
-    return bool(getattr(source, "is_demo", False)) or any((p / "demo.json").is_file() for p in (root, root.parent))
+    return bool(getattr(source, "is_demo", False)) or any(is_demo_dataset(p) for p in (root, root.parent))
 
 
 def markdown(section: dict[str, Any]) -> str:

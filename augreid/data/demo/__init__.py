@@ -60,7 +60,7 @@ from augreid.data.demo.scene import SCENE_WIDTH, apply_camera, camera_scene, mak
 from augreid.data.demo.sheet import demo_contact_sheet
 from augreid.data.demo.shots import RenderedShot, Shot, demo_examples, encode_demo_jpeg, plan_dataset, render_shot
 from augreid.data.demo.skeleton import Projector, View, head_centre, skeleton3d
-from augreid.data.demo.writing import make_demo_dataset
+from augreid.data.demo.writing import is_demo_dataset, make_demo_dataset
 
 __all__ = [
     "DEMO_VERSION",
@@ -94,6 +94,7 @@ __all__ = [
     "render_shot",
     "encode_demo_jpeg",
     "demo_examples",
+    "is_demo_dataset",
     "make_demo_dataset",
     "demo_contact_sheet",
     "writing",

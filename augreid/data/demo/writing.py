@@ -33,7 +33,8 @@ def _check_args(num_train_ids: int, num_test_ids: int, num_cameras: int) -> None
         raise ConfigError(f"{num_train_ids + num_test_ids} identities: at most {MAX_PID} fit Market-1501 names")
 
 
-def _is_demo(folder: Path) -> bool:
+def is_demo_dataset(folder: Path) -> bool:
+    """``folder`` was written by :func:`make_demo_dataset` (it holds ``demo.json``)."""
     return (folder / "demo.json").is_file()
 
 
@@ -48,9 +49,9 @@ def make_demo_dataset(
     """
     _check_args(num_train_ids, num_test_ids, num_cameras)
     out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_demo(out))):
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_demo_dataset(out))):
         raise DatasetError(f"{out} exists and is not a demo dataset folder: refusing to overwrite it")
-    foreign = foreign_files(out) if out.is_dir() and _is_demo(out) else []
+    foreign = foreign_files(out) if out.is_dir() and is_demo_dataset(out) else []
     if foreign:
         shown = ", ".join(str(p.relative_to(out)) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
         raise DatasetError(
@@ -121,7 +122,7 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
     except OSError:
         # A concurrent generator won the race: its copy is identical (deterministic), keep it.
-        if not _is_demo(out):
+        if not is_demo_dataset(out):
             raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
