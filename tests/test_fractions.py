@@ -279,6 +279,26 @@ def test_fractions_report_has_the_table_the_plot_and_the_subsets(fractions_recip
     assert (folder / "subset-p025.json").is_file() and (folder / "subset-p050.json").is_file()
 
 
+def test_records_of_separate_runs_merge_by_fraction_and_foreign_ones_are_refused() -> None:
+    from augreid.pipeline.fractions import fractions_record, merge_fraction_records
+
+    recipe = {"protocol": {"subset_seed": 0}, "seeds": [0, 1, 2]}
+    row = lambda f, r1: {"fraction": f, "arms": {"baseline": {"mean": {"rank1": r1}}}}  # noqa: E731
+    first = fractions_record(recipe, [row(0.2, 0.05)])
+    second = fractions_record(recipe, [row(1.0, 0.25), row(0.2, 0.05)])  # 0.2 again, identical: fine
+    merged = merge_fraction_records(recipe, {"step1": first, "step2": second})
+    assert [r["fraction"] for r in merged] == [0.2, 1.0]
+
+    other_seeds = {**fractions_record(recipe, [row(0.4, 0.1)]), "seeds": [0]}
+    other_subset = fractions_record({**recipe, "protocol": {"subset_seed": 7}}, [row(0.6, 0.1)])
+    changed = fractions_record(recipe, [row(0.2, 0.06)])
+    with pytest.raises(ConfigError) as err:
+        merge_fraction_records(recipe, {"a": first, "b": other_seeds, "c": other_subset, "d": changed, "e": {}})
+    text = str(err.value)  # every problem at once
+    assert "b: seeds [0]" in text and "c: subset_seed 7" in text and "d: fraction 0.2 differs" in text
+    assert "e: format None" in text
+
+
 @pytest.mark.slow
 def test_fractions_recipe_runs_end_to_end(fractions_recipe, tmp_path) -> None:
     import re

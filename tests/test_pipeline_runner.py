@@ -146,3 +146,68 @@ def test_only_and_from(tmp_path):
     with pytest.raises(ConfigError, match="no such stage"):
         plan(_stages(calls), tmp_path, only="zzz")
     assert "reuse" in format_plan(plan(_stages(calls), tmp_path))
+
+
+def test_stage_patterns_split_a_plan_between_processes(tmp_path):
+    calls: list[str] = []
+    items = plan(_stages(calls), tmp_path, names=["c", "a*"])
+    assert [i.action for i in items] == ["run", "skip", "run", "skip"]
+    execute(items, log=lambda _: None)
+    assert calls == ["a", "c"]
+    with pytest.raises(ConfigError, match="needs b first.*--wait"):
+        execute(plan(_stages(calls), tmp_path, names=["d"]), log=lambda _: None)
+    with pytest.raises(ConfigError, match="'zz\\*': matches no stage"):
+        plan(_stages(calls), tmp_path, names=["b", "zz*"])
+
+
+def test_wait_takes_inputs_another_process_finishes(tmp_path):
+    calls: list[str] = []
+    execute(plan(_stages(calls), tmp_path, names=["a", "c"]), log=lambda _: None)
+    waiting = plan(_stages(calls), tmp_path, names=["d"])
+    other = plan(_stages(calls), tmp_path, names=["b"])
+    polls: list[str] = []
+
+    def poll(message: str) -> None:  # the "other process" finishes b while d waits
+        polls.append(message)
+        if "waiting for b" in message:
+            execute(other, log=lambda _: None)
+
+    results = execute(waiting, log=poll, wait=True, poll_seconds=0.01)
+    assert calls == ["a", "c", "b", "d"] and results["d"].summary == {"inputs": ["b", "c"]}
+    assert any("waiting for b" in m for m in polls)
+
+
+def test_a_running_stage_is_locked_and_a_dead_holders_lock_is_taken_over(tmp_path):
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    calls: list[str] = []
+    item = plan(_stages(calls), tmp_path)[0]
+    lock = item.folder.with_name(item.folder.name + ".lock")
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))  # a live holder: this test
+    with pytest.raises(ConfigError, match=f"being run by process {os.getpid()}"):
+        execute([item], log=lambda _: None)
+    assert calls == [] and not item.folder.exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    execute([item], log=lambda _: None)
+    assert calls == ["a"] and not lock.exists()
+
+
+def test_run_stage_option_plans_only_the_matching_stages(tmp_path):
+    from typer.testing import CliRunner
+
+    from augreid.cli import app
+
+    args = ["run", str(REPO / "recipes" / "demo.toml"), "--output", str(tmp_path), "--dry-run"]
+    result = CliRunner().invoke(app, [*args, "--stage", "train-reid-baseline-*", "--stage", "check"])
+    assert result.exit_code == 0, result.output
+    actions = dict(line.split()[:2] for line in result.output.splitlines()[1:] if line.strip())
+    assert actions["check"] == "run" and actions["train-reid-baseline-s0"] == "run"
+    assert actions["train-gen"] == "skip" and actions["train-reid-augmented-s0"] == "skip"
+    bad = CliRunner().invoke(app, [*args, "--stage", "trian-*"])
+    assert bad.exit_code != 0 and "'trian-*': matches no stage" in bad.output
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing

@@ -33,11 +33,14 @@ from matplotlib.figure import Figure
 from augreid.data.imaging import write_figure
 from augreid.data.sources import augreid_home, resolve_source
 from augreid.data.subset import subset_view
+from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.recipe import DEMO, Recipe
 from augreid.pipeline.report import _recipe_text, software_versions, timings_section
 from augreid.pipeline.runner import Stage
+
+FORMAT = "augreid-fractions-v1"
 
 METRICS = (("rank1", "rank-1"), ("mAP", "mAP"))
 
@@ -260,7 +263,8 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
             caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only",
         ),
     )
-    timings_section(doc, history)
+    if history:  # a report merged from committed fractions.json files has no stage timings
+        timings_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
     doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
     return doc
@@ -308,20 +312,45 @@ def _answer(rows: list[dict[str, Any]], recipe: dict[str, Any]) -> str:
     )
 
 
+def merge_fraction_records(recipe: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of several runs' fractions.json (``{name: record}``), by fraction, for one report.
+
+    The issue's budget runs a recipe one fraction at a time, and stage folders do
+    not survive a new machine: the committed records are what remains. Records of
+    another subset seed or other re-ID seeds, or two that disagree on a shared
+    fraction, are refused together in one ConfigError.
+    """
+    problems: list[str] = []
+    rows: dict[float, dict[str, Any]] = {}
+    for name, data in records.items():
+        if data.get("format") != FORMAT:
+            problems.append(f"{name}: format {data.get('format')!r}, expected {FORMAT!r}")
+            continue
+        if data["protocol"].get("subset_seed") != recipe["protocol"]["subset_seed"]:
+            problems.append(
+                f"{name}: subset_seed {data['protocol'].get('subset_seed')}, the recipe's is {recipe['protocol']['subset_seed']}"
+            )
+        if data["seeds"] != recipe["seeds"]:
+            problems.append(f"{name}: seeds {data['seeds']}, the recipe's are {recipe['seeds']}")
+        for row in data["fractions"]:
+            if rows.get(row["fraction"], row) != row:
+                problems.append(f"{name}: fraction {row['fraction']} differs from an earlier record's")
+            rows[row["fraction"]] = row
+    if problems:
+        raise ConfigError("cannot merge fractions records:\n  " + "\n  ".join(problems))
+    return [rows[f] for f in sorted(rows)]
+
+
+def fractions_record(recipe: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"format": FORMAT, "protocol": recipe["protocol"], "seeds": recipe["seeds"], "fractions": rows}
+
+
 def run_fractions_report(ctx) -> dict[str, Any]:
     """Writes fractions.json, fractions.png, report.md/html and the subset files; copies the report to the run folder."""
     parts = ctx.stage.settings["fractions"]
     rows = fraction_rows(parts, ctx.history)
     plot = plot_fractions(rows, ctx.folder / "fractions.png")
-    atomic_write_json(
-        ctx.folder / "fractions.json",
-        {
-            "format": "augreid-fractions-v1",
-            "protocol": ctx.stage.settings["recipe"]["protocol"],
-            "seeds": ctx.stage.settings["recipe"]["seeds"],
-            "fractions": rows,
-        },
-    )
+    atomic_write_json(ctx.folder / "fractions.json", fractions_record(ctx.stage.settings["recipe"], rows))
     for part in parts:
         shutil.copyfile(part["subset_file"], ctx.folder / f"subset-{part['label']}.json")
     doc = build_fractions_report(ctx.stage.settings["recipe"], rows, plot, ctx.history)

@@ -6,14 +6,22 @@ stage writes ``stage.json`` last (atomically); a folder without it is an
 interrupted stage, which is resumed (the stage code resumes from its own
 checkpoints) rather than trusted. Change a setting and that stage gets a new
 hash, and so does everything downstream of it; unaffected stages are reused.
+
+Several processes may share one run folder (two cores, two ``augreid run
+--stage`` calls): a stage being run holds ``RUN/<stage>-<hash>.lock``, and a
+process told to ``wait`` polls for inputs that another process is producing.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,12 +83,33 @@ def _is_done(folder: Path) -> bool:
         return False
 
 
-def plan(stages: list[Stage], run_dir: Path, *, only: str | None = None, start: str | None = None) -> list[PlanItem]:
-    """Decide, for every stage in order, whether to reuse, run, resume or skip it."""
+def _matches(name: str, patterns: Sequence[str] | None) -> bool:
+    return patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def plan(
+    stages: list[Stage],
+    run_dir: Path,
+    *,
+    only: str | None = None,
+    start: str | None = None,
+    names: Sequence[str] | None = None,
+) -> list[PlanItem]:
+    """Decide, for every stage in order, whether to reuse, run, resume or skip it.
+
+    ``only`` keeps one kind of stage, ``names`` the stage instances matching any
+    of its shell patterns ("train-reid-baseline-*"); the others are reused if
+    done and skipped if not.
+    """
     kinds = [s.kind for s in stages]
     for option, value in (("--only", only), ("--from", start)):
         if value is not None and value not in kinds:
             raise ConfigError(f"{option} {value!r}: no such stage (stages: {', '.join(dict.fromkeys(kinds))})")
+    unmatched = [p for p in names or () if not any(fnmatch.fnmatchcase(s.name, p) for s in stages)]
+    if unmatched:
+        raise ConfigError(
+            f"--stage {', '.join(map(repr, unmatched))}: matches no stage (stages: {', '.join(s.name for s in stages)})"
+        )
     keys: dict[str, str] = {}
     items: list[PlanItem] = []
     forced = False
@@ -93,7 +122,7 @@ def plan(stages: list[Stage], run_dir: Path, *, only: str | None = None, start: 
         folder = run_dir / f"{stage.name}-{key}"
         if start is not None and stage.kind == start:
             forced = True
-        if only is not None and stage.kind != only:
+        if (only is not None and stage.kind != only) or not _matches(stage.name, names):
             action = "reuse" if _is_done(folder) else "skip"
         elif forced and start is not None:
             action = "run"
@@ -112,46 +141,126 @@ def format_plan(items: list[PlanItem]) -> str:
     return "\n".join(lines)
 
 
-def execute(items: list[PlanItem], log: Callable[[str], None] = print) -> dict[str, StageResult]:
-    """Run the plan. A stage whose inputs are not finished is an error, not a silent skip."""
+def execute(
+    items: list[PlanItem], log: Callable[[str], None] = print, *, wait: bool = False, poll_seconds: float = 30.0
+) -> dict[str, StageResult]:
+    """Run the plan. A stage whose inputs are not finished is an error, not a silent skip.
+
+    With ``wait``, an input this plan skips (another process runs it) is waited
+    for, polling every ``poll_seconds``, instead.
+    """
     results: dict[str, StageResult] = {}
+    by_name = {i.stage.name: i for i in items}
     for item in items:
         stage = item.stage
         if item.action == "reuse":
-            record = json.loads((item.folder / STAGE_FILE).read_text())
-            results[stage.name] = StageResult(
-                stage.name, item.folder, record.get("summary", {}), record.get("seconds", 0.0), reused=True
-            )
+            results[stage.name] = _reuse(item)
             log(f"[{stage.name}] done earlier, reusing {item.folder}")
             continue
         if item.action == "skip":
             continue
         missing = [d for d in stage.depends if d not in results]
+        if missing and wait:
+            for name in missing:
+                results[name] = _wait_for(by_name[name], stage.name, poll_seconds, log)
+            missing = []
         if missing:
             raise ConfigError(
-                f"stage {stage.name} needs {', '.join(missing)} first; run without --only, or with --from"
+                f"stage {stage.name} needs {', '.join(missing)} first; run without --only/--stage, or with --from, "
+                "or with --wait while another process runs it"
             )
-        if item.action == "run" and item.folder.exists():
-            shutil.rmtree(item.folder)  # forced re-run: start clean rather than resume stale state
-        item.folder.mkdir(parents=True, exist_ok=True)
-        log(f"[{stage.name}] {'resuming' if item.action == 'resume' else 'running'} in {item.folder}")
-        started = time.perf_counter()
-        ctx = StageContext(stage, item.folder, {d: results[d] for d in stage.depends}, dict(results))
-        summary = stage.run(ctx)
-        seconds = time.perf_counter() - started
-        atomic_write_json(
-            item.folder / STAGE_FILE,
-            {
-                "status": "done",
-                "stage": stage.name,
-                "kind": stage.kind,
-                "key": item.key,
-                "settings": stage.settings,
-                "depends": list(stage.depends),
-                "seconds": seconds,
-                "summary": summary,
-            },
-        )
-        results[stage.name] = StageResult(stage.name, item.folder, summary, seconds)
-        log(f"[{stage.name}] finished in {seconds:.1f} s")
+        with stage_lock(item):
+            results[stage.name] = _run(item, results, log)
     return results
+
+
+def _reuse(item: PlanItem) -> StageResult:
+    record = json.loads((item.folder / STAGE_FILE).read_text())
+    return StageResult(item.stage.name, item.folder, record.get("summary", {}), record.get("seconds", 0.0), reused=True)
+
+
+def _wait_for(item: PlanItem, waiter: str, poll_seconds: float, log: Callable[[str], None]) -> StageResult:
+    if not _is_done(item.folder):
+        log(f"[{waiter}] waiting for {item.stage.name} ({item.folder}), which another process runs")
+    while not _is_done(item.folder):
+        time.sleep(poll_seconds)
+    return _reuse(item)
+
+
+def _run(item: PlanItem, results: dict[str, StageResult], log: Callable[[str], None]) -> StageResult:
+    stage = item.stage
+    if item.action == "run" and item.folder.exists():
+        shutil.rmtree(item.folder)  # forced re-run: start clean rather than resume stale state
+    item.folder.mkdir(parents=True, exist_ok=True)
+    log(f"[{stage.name}] {'resuming' if item.action == 'resume' else 'running'} in {item.folder}")
+    started = time.perf_counter()
+    ctx = StageContext(stage, item.folder, {d: results[d] for d in stage.depends}, dict(results))
+    summary = stage.run(ctx)
+    seconds = time.perf_counter() - started
+    atomic_write_json(
+        item.folder / STAGE_FILE,
+        {
+            "status": "done",
+            "stage": stage.name,
+            "kind": stage.kind,
+            "key": item.key,
+            "settings": stage.settings,
+            "depends": list(stage.depends),
+            "seconds": seconds,
+            "summary": summary,
+        },
+    )
+    log(f"[{stage.name}] finished in {seconds:.1f} s")
+    return StageResult(stage.name, item.folder, summary, seconds)
+
+
+@contextmanager
+def stage_lock(item: PlanItem) -> Iterator[None]:
+    """Hold ``<folder>.lock`` while the stage runs; a live holder is an error, a dead one's lock is taken over.
+
+    The lock sits beside the folder, not in it, because a forced re-run deletes
+    the folder first, and must not delete another process's work.
+    """
+    path = item.folder.with_name(item.folder.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is not None and not _alive(holder, me["host"]):
+                path.unlink(missing_ok=True)  # left by a process that died; take it over
+                continue
+            who = "an unknown process" if holder is None else f"process {holder['pid']} on {holder['host']}"
+            raise ConfigError(
+                f"stage {item.stage.name} is being run by {who} (lock {path}); wait for it, "
+                "or delete the lock if that process is gone"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _lock_holder(path: Path) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # being written this instant, or damaged: treat as held
+    return holder if isinstance(holder, dict) and {"pid", "host"} <= holder.keys() else None
+
+
+def _alive(holder: dict[str, Any], host: str) -> bool:
+    if holder["host"] != host:
+        return True  # another machine's process: cannot tell, so respect it
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
