@@ -66,6 +66,7 @@ def score_checkpoint(path: Path, pairs, records, poses, estimator, batch_size: i
         row["methods"][method] = {
             "pckh": fid["pckh"],
             "detection_rate": fid["detection_rate"],
+            "pckh_detected": fid.get("pckh_detected"),
             "mask_ssim": round(float(np.mean(mssim)), 4),
         }
     return row, items, gen
@@ -89,6 +90,10 @@ def baselines(items, gen, estimator, from_estimator: bool) -> dict:
     }
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def markdown(report: dict) -> str:
     b = report["baselines"]
     lines = [
@@ -96,22 +101,23 @@ def markdown(report: dict) -> str:
         "",
         f"Data: {report['dataset']}, {report['pairs']} held-out pairs (test identities). {report['head_size']}.",
         "",
-        "| images | step | PCKh (MediaPipe) | person detected | mask-SSIM |",
-        "|---|---|---|---|---|",
+        "| images | step | PCKh (MediaPipe) | person detected | PCKh where detected | mask-SSIM |",
+        "|---|---|---|---|---|---|",
         (
             f"| real target images ({b['real_target']['note']}) | - | {b['real_target']['pckh']:.3f} | "
-            f"{100 * b['real_target']['detection_rate']:.0f} % | 1.000 |"
+            f"{100 * b['real_target']['detection_rate']:.0f} % | {_num(b['real_target'].get('pckh_detected'))} | 1.000 |"
         ),
         (
             f"| copy of the condition image | - | {b['copy_condition']['pckh']:.3f} | "
-            f"{100 * b['copy_condition']['detection_rate']:.0f} % | {b['copy_condition']['mask_ssim']:.3f} |"
+            f"{100 * b['copy_condition']['detection_rate']:.0f} % | {_num(b['copy_condition'].get('pckh_detected'))} | "
+            f"{b['copy_condition']['mask_ssim']:.3f} |"
         ),
     ]
     for row in report["checkpoints"]:
         for method, m in row["methods"].items():
             lines.append(
                 f"| {method} ({row['preset']}) | {row['step']} | {m['pckh']:.3f} | "
-                f"{100 * m['detection_rate']:.0f} % | {m['mask_ssim']:.3f} |"
+                f"{100 * m['detection_rate']:.0f} % | {_num(m.get('pckh_detected'))} | {m['mask_ssim']:.3f} |"
             )
     return "\n".join(lines + ["", report.get("notes", ""), ""])
 

@@ -149,6 +149,8 @@ def test_eval_gen_reports_pose_fidelity_with_the_real_images_for_reference(tmp_p
     assert "exact keypoints" in pose["real_target_note"]  # the demo's keypoints are exact
     text = (tmp_path / "ev" / "metrics.md").read_text()
     assert "| real target images |" in text and "Not comparable with OpenPose-based PCKh" in text
+    # Over detected images only, PCKh is at least the plain figure (misses of undetected images drop out).
+    assert real["pckh_detected"] >= real["pckh"] and "PCKh (MediaPipe) where detected" in text
 
 
 def test_pose_fidelity_is_skipped_with_its_reason_without_mediapipe(tmp_path, demo_root, monkeypatch):

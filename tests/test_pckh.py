@@ -103,6 +103,10 @@ def test_undetected_joints_and_undetected_people_are_misses() -> None:
     assert result.joints_correct == NUM_KEYPOINTS - 2
     assert result.detection_rate == 0.5 and result.detected == 1
     assert result.per_image[1] == 0.0
+    # Where a person was found: the first image only, 16 of its 18 joints.
+    assert result.pckh_detected == (NUM_KEYPOINTS - 2) / NUM_KEYPOINTS
+    assert result.summary()["pckh_detected"] == round((NUM_KEYPOINTS - 2) / NUM_KEYPOINTS, 4)
+    assert score_pckh(estimate, [False, False], target).summary()["pckh_detected"] is None
 
 
 def test_images_without_head_size_are_left_out_and_counted() -> None:

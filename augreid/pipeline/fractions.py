@@ -258,7 +258,15 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
     doc.add(
         Heading("Generator by fraction"),
         Table(
-            ["fraction", "method", "mask-SSIM ↑", "masked L1 ↓", "PCKh (MediaPipe) ↑", "person detected ↑"],
+            [
+                "fraction",
+                "method",
+                "mask-SSIM ↑",
+                "masked L1 ↓",
+                "PCKh (MediaPipe) ↑",
+                "person detected ↑",
+                "PCKh where detected ↑",
+            ],
             generator_rows(rows),
             caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only",
         ),
@@ -285,6 +293,7 @@ def generator_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
                     f"{m['masked_l1']['mean']:.4f}",
                     "-" if p.get("pckh") is None else f"{p['pckh']:.3f}",
                     "-" if "detection_rate" not in p else f"{100 * p['detection_rate']:.0f} %",
+                    "-" if p.get("pckh_detected") is None else f"{p['pckh_detected']:.3f}",
                 ]
             )
     return out

@@ -38,6 +38,10 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -97,10 +101,10 @@ def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> 
             )
         )
         rows = [
-            [m, "n/a" if v["pckh"] is None else f"{v['pckh']:.3f}", f"{100 * v['detection_rate']:.0f} %"]
+            [m, _score(v["pckh"]), f"{100 * v['detection_rate']:.0f} %", _score(v.get("pckh_detected"))]
             for m, v in pose["methods"].items()
         ]
-        doc.add(Table(["method", f"{pose['label']} ↑", "person detected ↑"], rows))
+        doc.add(Table(["method", f"{pose['label']} ↑", "person detected ↑", "where detected ↑"], rows))
     elif pose and "skipped" in pose:
         doc.add(Paragraph(f"{pose['label']} skipped: {pose['skipped']}"))
     sheet = Path(quality.summary["contact_sheet"])

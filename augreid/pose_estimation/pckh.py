@@ -98,6 +98,9 @@ class PCKhResult:
     head_size_source: dict[str, int]
     per_image: np.ndarray = field(repr=False)
     alpha: float = ALPHA
+    # Over the images in which a person was found: tells "takes the pose when readable" apart from
+    # "not readable at all", which the plain figure mixes.
+    pckh_detected: float = float("nan")
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures, labelled."""
@@ -105,6 +108,7 @@ class PCKhResult:
             "label": LABEL,
             "pckh": round(self.pckh, 4) if np.isfinite(self.pckh) else None,
             "detection_rate": round(self.detection_rate, 4),
+            "pckh_detected": round(self.pckh_detected, 4) if np.isfinite(self.pckh_detected) else None,
             "images": self.images,
             "detected": self.detected,
             "joints_counted": self.joints_counted,
@@ -137,6 +141,7 @@ def score_pckh(
     n_counted = counted.sum(axis=1)
     per_image = np.where(n_counted > 0, correct.sum(axis=1) / np.maximum(n_counted, 1), np.nan)
     total = int(n_counted.sum())
+    total_found = int(n_counted[found].sum())
     return PCKhResult(
         pckh=float(correct.sum() / total) if total else float("nan"),
         detection_rate=float(found.mean()) if len(found) else 0.0,
@@ -148,6 +153,7 @@ def score_pckh(
         head_size_source={"neck_nose": int((source == 0).sum()), "torso": int((source == 1).sum())},
         per_image=per_image,
         alpha=float(alpha),
+        pckh_detected=float(correct[found].sum() / total_found) if total_found else float("nan"),
     )
 
 
