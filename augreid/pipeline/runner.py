@@ -223,13 +223,14 @@ def stage_lock(item: PlanItem) -> Iterator[None]:
     """
     path = item.folder.with_name(item.folder.name + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    host = socket.gethostname()
+    me: dict[str, Any] = {"pid": os.getpid(), "host": host}
     while True:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             holder = _lock_holder(path)
-            if holder is not None and not _alive(holder, me["host"]):
+            if holder is not None and not _alive(holder, host):
                 path.unlink(missing_ok=True)  # left by a process that died; take it over
                 continue
             who = "an unknown process" if holder is None else f"process {holder['pid']} on {holder['host']}"
