@@ -271,8 +271,7 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
             caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only",
         ),
     )
-    if history:  # a report merged from committed fractions.json files has no stage timings
-        timings_section(doc, history)
+    timings_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
     doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
     return doc

@@ -194,6 +194,8 @@ def reid_section(doc: Document, ev: StageResult) -> None:
 
 
 def timings_section(doc: Document, history: dict[str, StageResult]) -> None:
+    if not history:  # e.g. a fractions report merged from committed records: no stages ran, no times to show
+        return
     rows = [[name, f"{r.seconds:.1f}", "reused" if r.reused else "ran"] for name, r in history.items()]
     total = sum(r.seconds for r in history.values())
     rows.append(["total", f"{total:.1f}", ""])

@@ -105,7 +105,7 @@ def plan(
     for option, value in (("--only", only), ("--from", start)):
         if value is not None and value not in kinds:
             raise ConfigError(f"{option} {value!r}: no such stage (stages: {', '.join(dict.fromkeys(kinds))})")
-    unmatched = [p for p in names or () if not any(fnmatch.fnmatchcase(s.name, p) for s in stages)]
+    unmatched = [p for p in names or () if not any(_matches(s.name, [p]) for s in stages)]
     if unmatched:
         raise ConfigError(
             f"--stage {', '.join(map(repr, unmatched))}: matches no stage (stages: {', '.join(s.name for s in stages)})"
@@ -263,5 +263,5 @@ def _alive(holder: dict[str, Any], host: str) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, owned by another user
     return True
