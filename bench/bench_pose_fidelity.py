@@ -27,7 +27,7 @@ from augreid.data.sources import resolve_source
 from augreid.evaluation.pose_fidelity import exact_keypoints
 from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.base import EstimatorSpec
-from augreid.pose_estimation.pckh import LABEL, pose_fidelity
+from augreid.pose_estimation.pckh import LABEL, pose_fidelity, summary_cells, summary_columns
 from generators.pg2.checkpoint import list_checkpoints, load_generator
 from generators.pg2.quality import generate_batch, held_out_pairs, load_pair, score_image
 
@@ -91,35 +91,26 @@ def baselines(items, gen, estimator, from_estimator: bool) -> dict:
     }
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _row(cells: list) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
 
 
 def markdown(report: dict) -> str:
     b = report["baselines"]
+    real, copy = b["real_target"], b["copy_condition"]
     lines = [
         f"# {LABEL} and mask-SSIM of PG2 on held-out pairs",
         "",
         f"Data: {report['dataset']}, {report['pairs']} held-out pairs (test identities). {report['head_size']}.",
         "",
-        "| images | step | PCKh (MediaPipe) | person detected | PCKh where detected | mask-SSIM |",
+        _row(["images", "step", *summary_columns(), "mask-SSIM ↑"]),
         "|---|---|---|---|---|---|",
-        (
-            f"| real target images ({b['real_target']['note']}) | - | {b['real_target']['pckh']:.3f} | "
-            f"{100 * b['real_target']['detection_rate']:.0f} % | {_num(b['real_target'].get('pckh_detected'))} | 1.000 |"
-        ),
-        (
-            f"| copy of the condition image | - | {b['copy_condition']['pckh']:.3f} | "
-            f"{100 * b['copy_condition']['detection_rate']:.0f} % | {_num(b['copy_condition'].get('pckh_detected'))} | "
-            f"{b['copy_condition']['mask_ssim']:.3f} |"
-        ),
+        _row([f"real target images ({real['note']})", "-", *summary_cells(real), "1.000"]),
+        _row(["copy of the condition image", "-", *summary_cells(copy), f"{copy['mask_ssim']:.3f}"]),
     ]
     for row in report["checkpoints"]:
         for method, m in row["methods"].items():
-            lines.append(
-                f"| {method} ({row['preset']}) | {row['step']} | {m['pckh']:.3f} | "
-                f"{100 * m['detection_rate']:.0f} % | {_num(m.get('pckh_detected'))} | {m['mask_ssim']:.3f} |"
-            )
+            lines.append(_row([f"{method} ({row['preset']})", row["step"], *summary_cells(m), f"{m['mask_ssim']:.3f}"]))
     return "\n".join(lines + ["", report.get("notes", ""), ""])
 
 

@@ -87,7 +87,10 @@ class GeneratorPlugin:
 
 # name -> plugin, or "module:attribute" imported on first use so that listing
 # generators never imports their code (the test double lives in tests/).
-_REGISTRY: dict[str, GeneratorPlugin | str] = {"pg2": "generators.pg2.plugin:PLUGIN"}
+_REGISTRY: dict[str, GeneratorPlugin | str] = {
+    "pg2": "generators.pg2.plugin:PLUGIN",
+    "warp": "generators.warp.plugin:PLUGIN",
+}
 
 
 def register_generator(name: str, target: GeneratorPlugin | str) -> None:

@@ -14,6 +14,8 @@ from augreid.pose_estimation.pckh import (
     pckh_of_images,
     pose_fidelity,
     score_pckh,
+    summary_cells,
+    summary_columns,
 )
 
 
@@ -107,6 +109,17 @@ def test_undetected_joints_and_undetected_people_are_misses() -> None:
     assert result.pckh_detected == (NUM_KEYPOINTS - 2) / NUM_KEYPOINTS
     assert result.summary()["pckh_detected"] == round((NUM_KEYPOINTS - 2) / NUM_KEYPOINTS, 4)
     assert score_pckh(estimate, [False, False], target).summary()["pckh_detected"] is None
+
+
+def test_summary_cells_show_absent_figures_alike() -> None:
+    target = np.stack([standing_pose(), standing_pose()])
+    found = score_pckh(target.copy(), [True, False], target).summary()
+    assert summary_cells(found) == ["0.500", "50 %", "1.000"]
+    nobody = score_pckh(target.copy(), [False, False], target).summary()
+    assert summary_cells(nobody) == ["0.000", "0 %", "-"]  # no person found: nothing "where detected"
+    assert summary_cells({"pckh": 0.3}) == ["0.300", "-", "-"]  # a record older than the columns
+    assert summary_cells(None) == ["-", "-", "-"]
+    assert len(summary_columns()) == 3 and LABEL in summary_columns()[0]
 
 
 def test_images_without_head_size_are_left_out_and_counted() -> None:

@@ -58,10 +58,6 @@ def exact_keypoints(source) -> bool:
     return bool(getattr(source, "is_demo", False)) or any(is_demo_dataset(p) for p in (root, root.parent))
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def markdown(section: dict[str, Any]) -> str:
     if "skipped" in section:
         return f"{section['label']} skipped: {section['skipped']}"
@@ -70,10 +66,9 @@ def markdown(section: dict[str, Any]) -> str:
         f"MediaPipe finds a person. {section['head_size']}. Not comparable with OpenPose-based PCKh. "
         f"Real target images: {section['real_target_note']}.",
         "",
-        f"| method | {section['label']} ↑ | person detected ↑ | {section['label']} where detected ↑ | images |",
+        "| " + " | ".join(["method", *pckh.summary_columns(section["label"]), "images"]) + " |",
         "|---|---|---|---|---|",
     ]
     for method, m in section["methods"].items():
-        value, where = (_num(m.get(k)) for k in ("pckh", "pckh_detected"))
-        lines.append(f"| {method} | {value} | {100 * m['detection_rate']:.0f} % | {where} | {m['images']} |")
+        lines.append("| " + " | ".join([method, *pckh.summary_cells(m), str(m["images"])]) + " |")
     return "\n".join(lines)

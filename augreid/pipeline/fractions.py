@@ -39,6 +39,7 @@ from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph,
 from augreid.pipeline.recipe import DEMO, Recipe
 from augreid.pipeline.report import _recipe_text, software_versions, timings_section
 from augreid.pipeline.runner import Stage
+from augreid.pose_estimation import pckh
 
 FORMAT = "augreid-fractions-v1"
 
@@ -258,15 +259,7 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
     doc.add(
         Heading("Generator by fraction"),
         Table(
-            [
-                "fraction",
-                "method",
-                "mask-SSIM ↑",
-                "masked L1 ↓",
-                "PCKh (MediaPipe) ↑",
-                "person detected ↑",
-                "PCKh where detected ↑",
-            ],
+            ["fraction", "method", "mask-SSIM ↑", "masked L1 ↓", *pckh.summary_columns()],
             generator_rows(rows),
             caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only",
         ),
@@ -290,9 +283,7 @@ def generator_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
                     method,
                     f"{m['mask_ssim']['mean']:.3f}",
                     f"{m['masked_l1']['mean']:.4f}",
-                    "-" if p.get("pckh") is None else f"{p['pckh']:.3f}",
-                    "-" if "detection_rate" not in p else f"{100 * p['detection_rate']:.0f} %",
-                    "-" if p.get("pckh_detected") is None else f"{p['pckh_detected']:.3f}",
+                    *pckh.summary_cells(p),
                 ]
             )
     return out

@@ -14,6 +14,7 @@ from typing import Any
 from augreid.io import atomic_write_text, portable_path
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.runner import StageContext, StageResult
+from augreid.pose_estimation import pckh
 from augreid.reid.checkpoint import read_run_json
 from augreid.versions import git_revision, package_versions
 
@@ -36,10 +37,6 @@ def software_versions() -> dict[str, str]:
     git = git_revision()
     versions["git"] = git["revision"] + (" (local changes)" if git["dirty"] else "")
     return versions
-
-
-def _score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _pct(value: float | None) -> str:
@@ -100,11 +97,8 @@ def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> 
                 f"{pose['real_target_note']}."
             )
         )
-        rows = [
-            [m, _score(v["pckh"]), f"{100 * v['detection_rate']:.0f} %", _score(v.get("pckh_detected"))]
-            for m, v in pose["methods"].items()
-        ]
-        doc.add(Table(["method", f"{pose['label']} ↑", "person detected ↑", "where detected ↑"], rows))
+        rows = [[m, *pckh.summary_cells(v)] for m, v in pose["methods"].items()]
+        doc.add(Table(["method", *pckh.summary_columns(pose["label"])], rows))
     elif pose and "skipped" in pose:
         doc.add(Paragraph(f"{pose['label']} skipped: {pose['skipped']}"))
     sheet = Path(quality.summary["contact_sheet"])
@@ -125,14 +119,14 @@ def synth_section(doc: Document, synth: StageResult) -> None:
             + "."
         ),
     )
-    pckh = synth.summary.get("pckh")
-    if pckh:  # the default pose filter
+    pose_filter = synth.summary.get("pckh")
+    if pose_filter:  # the default pose filter
         doc.add(
             Paragraph(
-                f"{pckh['label']} filter: threshold {pckh['threshold']}, dropped "
+                f"{pose_filter['label']} filter: threshold {pose_filter['threshold']}, dropped "
                 f"{(counts.get('removed_by_filter') or {}).get('pckh', 0)} of {counts.get('planned')} images; mean per-image "
-                f"{pckh['label']} {pckh['mean']:.3f}, person detected in {_pct(pckh['person_detected_rate'])} % "
-                f"({pckh['head_size']})."
+                f"{pose_filter['label']} {pose_filter['mean']:.3f}, person detected in {_pct(pose_filter['person_detected_rate'])} % "
+                f"({pose_filter['head_size']})."
             )
         )
     captions = {

@@ -36,7 +36,7 @@ found a person.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,31 @@ class PCKhResult:
             "alpha": self.alpha,
             "head_size": HEAD_SIZE_DEFINITION,
         }
+
+
+MISSING = "-"
+
+
+def summary_columns(label: str = LABEL) -> list[str]:
+    """Headers of :func:`summary_cells`, in the same order."""
+    return [f"{label} ↑", "person detected ↑", f"{label} where detected ↑"]
+
+
+def summary_cells(summary: Mapping[str, Any] | None) -> list[str]:
+    """A :meth:`PCKhResult.summary` as table cells: PCKh, detection rate, PCKh where detected.
+
+    Every report that shows pose fidelity (eval-gen's metrics.md, the run and
+    fractions reports, the benchmark) goes through here, so a figure that is
+    absent (no joint counted, no person found, a record older than the column)
+    reads the same everywhere.
+    """
+    s = summary or {}
+    rate = s.get("detection_rate")
+    return [_score(s.get("pckh")), MISSING if rate is None else f"{100 * rate:.0f} %", _score(s.get("pckh_detected"))]
+
+
+def _score(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.3f}"
 
 
 def score_pckh(

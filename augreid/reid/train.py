@@ -105,12 +105,12 @@ def use_cuda(config: ReidConfig) -> bool:
     return config.device != "cpu" and torch.cuda.is_available()
 
 
-def check_before_training(config: ReidConfig) -> str:
-    """Settings errors that need no data (model, method, weights, device); returns the initial weights."""
+def check_before_training(config: ReidConfig) -> tuple[ReidMethod, str]:
+    """Settings errors that need no data (model, method, weights, device); the method and the initial weights."""
     check_model_name(config.model)
-    get_method(config.method)
+    method = get_method(config.method)
     use_cuda(config)
-    return resolve_pretrained(config.pretrained, config.model)
+    return method, resolve_pretrained(config.pretrained, config.model)
 
 
 def check_images(data: PreparedData) -> None:
@@ -192,8 +192,7 @@ def train_reid(
     ``evaluate_rank`` scores the end-of-training evaluation (``augreid.evaluation.evaluate_rank``
     in the CLI and the pipeline); without it, ``config.evaluate`` is ignored.
     """
-    choice = check_before_training(config)
-    method = get_method(config.method)
+    method, choice = check_before_training(config)
     dist = init_distributed("cpu" if config.device == "cpu" else "auto")
     if dist.world > 1 and not getattr(method, "supports_ddp", False):
         raise ConfigError(
