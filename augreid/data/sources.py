@@ -91,8 +91,9 @@ def resolve_source(
     ambiguous: dict[str, list[Path]] = {}
     for kind in ("train", "test"):
         matches = found.get(kind, [])
-        if given[kind]:
-            chosen[kind] = Path(given[kind])
+        path = given[kind]
+        if path:
+            chosen[kind] = Path(path)
         elif len(matches) == 1:
             chosen[kind] = matches[0]
         else:

@@ -326,10 +326,9 @@ def _compare_runs(
                 name=label,
             )
             dist = None
-            if options.rerank:
-                dist = rerank_distances(
-                    feats.query, feats.gallery, options.metric, options.rerank_options(), device=options.device
-                )
+            rerank = options.rerank_options()  # None without --rerank
+            if rerank is not None:
+                dist = rerank_distances(feats.query, feats.gallery, options.metric, rerank, device=options.device)
                 per_query = evaluate_distmat(dist, *labels, block_size=options.block_size, workers=workers)
             else:
                 per_query = evaluate_features(

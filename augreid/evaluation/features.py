@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Compose, Normalize, Resize, ToTensor
 from tqdm import tqdm
 
@@ -53,7 +53,7 @@ def eval_transform(height: int, width: int, norm_mean: Sequence[float], norm_std
     return Compose([Resize((int(height), int(width))), ToTensor(), Normalize(mean=list(norm_mean), std=list(norm_std))])
 
 
-class ImageList:
+class ImageList(Dataset[torch.Tensor]):
     """A map-style dataset of image files through a transform."""
 
     def __init__(self, paths: Sequence[Path], transform):

@@ -42,7 +42,7 @@ def _normalized(x: np.ndarray) -> np.ndarray:
 def build_index(gallery: np.ndarray, metric: str, use_gpu: bool | None = None):
     """An exact faiss index over ``gallery`` (already normalised for cosine)."""
     dim = gallery.shape[1]
-    index = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
+    index: faiss.Index = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
     if use_gpu is None:
         use_gpu = faiss_gpu_count() > 0
     if use_gpu:

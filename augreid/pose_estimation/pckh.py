@@ -146,7 +146,7 @@ def _score(value: float | None) -> str:
 
 
 def score_pckh(
-    estimates: np.ndarray, detected: Sequence[bool], targets: np.ndarray, alpha: float = ALPHA
+    estimates: np.ndarray, detected: np.ndarray | Sequence[bool], targets: np.ndarray, alpha: float = ALPHA
 ) -> PCKhResult:
     """PCKh of estimated poses ``(N, 18, 2)`` against targets ``(N, 18, 2)``, both (y, x), -1 = missing.
 

@@ -86,6 +86,7 @@ def _init_worker(spec: EstimatorSpec) -> None:
 
 def _estimate_in_worker(item: tuple[str, Path]) -> tuple[str, PoseEstimate]:
     name, path = item
+    assert _worker_estimator is not None, "the pool's initializer (_init_worker) builds it"
     return name, estimate_file(_worker_estimator, path)
 
 

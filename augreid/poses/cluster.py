@@ -51,6 +51,8 @@ def cluster_poses(
         raise ConfigError(f"number of target poses must be at least 1, got {k}")
     if n < k:
         raise ConfigError(f"cannot make {k} pose clusters from {n} usable training poses; lower --num-poses")
+    if max_rounds < 1:
+        raise ConfigError(f"k-means needs at least one round, got kmeans_max_rounds={max_rounds}")
     flat_mask = np.repeat(mask, 2, axis=1)  # (N, 36): y and x of a joint go missing together
     data = coords.reshape(n, -1).copy()
     observed = np.where(flat_mask, data, 0.0)
@@ -58,7 +60,7 @@ def cluster_poses(
     col_mean = np.where(counts > 0, observed.sum(axis=0) / np.maximum(counts, 1), 0.0)
     data = np.where(flat_mask, data, col_mean[None, :])
 
-    labels = None
+    labels: np.ndarray | None = None
     model: Any = None
     rounds = 0
     for rounds in range(1, max_rounds + 1):  # noqa: B007 (the count is reported after the loop)
@@ -75,6 +77,7 @@ def cluster_poses(
             labels = new_labels
             break
         labels = new_labels
+    assert labels is not None  # the loop ran: max_rounds >= 1 was checked above
     # Canonical order: biggest cluster first, ties by the centre's coordinates, so
     # that pose ids do not depend on k-means' arbitrary numbering.
     centres = model.cluster_centers_

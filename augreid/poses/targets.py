@@ -76,6 +76,11 @@ def is_renderable(pose: np.ndarray, min_joints: int) -> bool:
     return is_pose_usable(pose, min_visible=min_joints)
 
 
+def _frame_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """``(H, W)`` as a tuple of ints, whatever sequence the caller passed (a list read from JSON, numpy ints)."""
+    return int(shape[0]), int(shape[1])
+
+
 def _stack(poses: Mapping[str, np.ndarray], shape: tuple[int, int]) -> tuple[list[str], np.ndarray]:
     names = sorted(poses)
     if not names:
@@ -126,7 +131,9 @@ def clustered_targets(
         sources.append(names[i])
         sizes.append(int(clusters.sizes[c]))
         members = np.flatnonzero((clusters.labels == c) & (np.arange(len(idx)) != m))
-        pick = rng.choice(members, size=min(examples, len(members)), replace=False) if len(members) else []
+        pick: np.ndarray | list[int] = (
+            rng.choice(members, size=min(examples, len(members)), replace=False) if len(members) else []
+        )
         # Members drawn in the medoid's frame position and size, for the picture.
         aligned = [denormalise(coords[j], norm.centre[i], norm.scale[i]) for j in sorted(pick)]
         example_sets.append(np.array(aligned).reshape(-1, 18, 2))
@@ -134,7 +141,7 @@ def clustered_targets(
         mode="clustered",
         poses=np.array(kept, dtype=np.int32).reshape(-1, 18, 2),
         sources=sources,
-        shape=tuple(shape),
+        shape=_frame_shape(shape),
         sizes=sizes,
         considered=len(names),
         unusable=int(len(names) - len(idx)),
@@ -161,7 +168,7 @@ def random_targets(
         mode="random",
         poses=stack[pick].astype(np.int32),
         sources=[names[i] for i in pick],
-        shape=tuple(shape),
+        shape=_frame_shape(shape),
         considered=len(names),
         unusable=int(len(names) - len(candidates)),
     )
@@ -183,7 +190,7 @@ def file_targets(path: str | Path, shape: tuple[int, int], *, min_target_joints:
         mode="file",
         poses=stack[ok].astype(np.int32),
         sources=[names[i] for i in ok],
-        shape=tuple(shape),
+        shape=_frame_shape(shape),
         considered=len(names),
         skipped=len(names) - len(ok),
         info={"pose_file": str(path)},

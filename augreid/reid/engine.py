@@ -98,7 +98,7 @@ class ReidDataManager(DataManager):
         batches = self.batch_sampler if world == 1 else RankBatches(self.batch_sampler, rank, world)
         self.train_loader = DataLoader(self.trainset, batch_sampler=batches, **loader_args)
         self.num_real_images, self.num_synthetic_images = len(real), len(synth)
-        self.test_loader = {DATASET_NAME: {"query": None, "gallery": None}}
+        self.test_loader: dict[str, dict[str, DataLoader | None]] = {DATASET_NAME: {"query": None, "gallery": None}}
         self.test_dataset = {
             DATASET_NAME: {
                 "query": market_items_or_none(market, "query"),

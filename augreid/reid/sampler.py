@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from torch.utils.data import Sampler
 from torchreid.reid.data.sampler import RandomIdentitySampler
@@ -134,6 +135,14 @@ class MixedBatchSampler(Sampler[list[int]]):
         return chosen
 
 
+class SizedBatches(Protocol):
+    """Index batches with a length: a batch sampler (torch's ``Sampler`` declares no ``__len__``) or a list."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[int]]: ...
+
+
 class RankBatches(Sampler[list[int]]):
     """Rank ``rank``'s share of a batch sampler: batches ``rank, rank + world, ...``.
 
@@ -141,7 +150,7 @@ class RankBatches(Sampler[list[int]]):
     each batch once, as one process would, ``world`` batches per step.
     """
 
-    def __init__(self, batches: Sampler[list[int]], rank: int, world: int) -> None:
+    def __init__(self, batches: SizedBatches, rank: int, world: int) -> None:
         self.batches, self.rank, self.world = batches, rank, world
 
     def __len__(self) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from augreid.data.imaging import encode_jpeg
@@ -43,7 +43,7 @@ def load_condition(path: Path, shape: tuple[int, int]):
     return to_tensor_image(np.asarray(img, dtype=np.uint8))
 
 
-class ConditionBatches:
+class ConditionBatches(Dataset[tuple[int, torch.Tensor, torch.Tensor]]):
     """Map-style dataset: item i = (i, condition images [B, 3, H, W], target ids [B]) of batch i."""
 
     def __init__(self, batches: list[list[Job]], image_dir: Path, shape: tuple[int, int]) -> None:

@@ -106,7 +106,7 @@ def check_pose_file(config: SynthConfig, source, dataset) -> None:
     """Refuse test poses as targets: the dataset's test CSV, or rows naming query/gallery images."""
     if config.poses != "file":
         return
-    path = Path(config.pose_file)
+    path = Path(_pose_file(config))
     if source.test_keypoints is not None and path.resolve() == Path(source.test_keypoints).resolve():
         raise ConfigError(
             f"--pose-file {path} is the dataset's test keypoint file: test poses must not be used for training data"
@@ -118,6 +118,13 @@ def check_pose_file(config: SynthConfig, source, dataset) -> None:
             f"--pose-file {path} holds poses of {len(leaked)} query/gallery images (e.g. {leaked[0]}): "
             "test poses must not be used for training data"
         )
+
+
+def _pose_file(config: SynthConfig) -> str:
+    # SynthConfig checks this when built; a config changed afterwards gets the same message here.
+    if not config.pose_file:
+        raise ConfigError("pose_file: --poses file needs --pose-file PATH (a keypoint CSV)")
+    return config.pose_file
 
 
 def make_targets(config: SynthConfig, poses: dict, shape: tuple[int, int]) -> TargetPoses:
@@ -139,7 +146,7 @@ def make_targets(config: SynthConfig, poses: dict, shape: tuple[int, int]) -> Ta
         return random_targets(
             poses, config.num_poses, shape, seed=config.seed, min_target_joints=config.min_target_joints
         )
-    return file_targets(config.pose_file, shape, min_target_joints=config.min_target_joints)
+    return file_targets(_pose_file(config), shape, min_target_joints=config.min_target_joints)
 
 
 # ---------------------------------------------------------------- generation
@@ -215,7 +222,7 @@ def write_contact_sheet(
     image_dir = out / outdir.IMAGES
     sheet_rows = []
     for pid in sorted(conditions.by_pid)[:rows]:
-        generated = [image_dir / by_key[(pid, 0, k)] for k in range(len(targets))]
+        generated: list[Path | None] = [image_dir / by_key[(pid, 0, k)] for k in range(len(targets))]
         sheet_rows.append((real_dir / conditions.by_pid[pid][0], generated))
     contact_sheet(out / "contact_sheet.png", sheet_rows, targets.poses, shape)
 
@@ -268,6 +275,7 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid, progr
     dataset = load_market(source.root, require_eval_splits=False)
     check_pose_file(config, source, dataset)
     poses = source.train_poses()
+    assert source.train_keypoints is not None  # train_poses() raised otherwise
     train_fp = records_fingerprint(dataset.train)
     data_fp = dataset.fingerprint()
     real_dir = dataset.root / TRAIN

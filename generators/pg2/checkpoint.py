@@ -142,7 +142,9 @@ class PG2Generator(torch.nn.Module):
 
     def _pose(self, pose: np.ndarray, source_size: tuple[int, int] | None) -> np.ndarray:
         pose = np.asarray(pose)
-        return pose if source_size is None else scale_pose(pose, tuple(source_size), self.image_size)
+        if source_size is None:
+            return pose
+        return scale_pose(pose, (int(source_size[0]), int(source_size[1])), self.image_size)
 
     def render_pose(self, pose: np.ndarray, source_size: tuple[int, int] | None = None) -> np.ndarray:
         """Pose maps ``float32 (18, H, W)`` exactly as in training, for an ``(18, 2)`` (y, x) pose.

@@ -137,6 +137,7 @@ class G2(nn.Module):
         # Zero difference map at the start of stage II: refined == G1 output, and G2 learns a
         # correction from there instead of first undoing random noise (our choice, not the paper's).
         nn.init.zeros_(self.out.weight)
+        assert self.out.bias is not None  # conv() makes biased convolutions
         nn.init.zeros_(self.out.bias)
 
     def forward(self, g1_image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:

@@ -140,6 +140,12 @@ def load_pair(name_a: str, name_b: str, records, poses, size) -> EvalPair:
     return EvalPair(name_a, name_b, a, b, scale_pose(poses[name_b], original, size))
 
 
+def _image_size(generator: Generator) -> tuple[int, int]:
+    """``(H, W)`` as a tuple of ints, whatever sequence a plug-in's ``image_size`` returns."""
+    h, w = generator.image_size
+    return int(h), int(w)
+
+
 def evaluate_generator(
     checkpoint: str | Path | Generator,
     data_root: str | Path | None = None,
@@ -157,7 +163,7 @@ def evaluate_generator(
 ) -> dict[str, Any]:
     """Score a generator on held-out pairs; writes metrics.json, metrics.md, contact_sheet.png into ``out``."""
     generator = checkpoint if isinstance(checkpoint, Generator) else load_generator(checkpoint, device)
-    size = tuple(generator.image_size)
+    size = _image_size(generator)
     source = resolve_source(data_root, test_keypoints=test_keypoints)
     pairs, records, poses = held_out_pairs(source, pairs_csv=pairs_csv, max_pairs=max_pairs, seed=seed)
     dataset = source.load()
@@ -267,7 +273,7 @@ def write_contact_sheet(path: Path, kept, per_pair, generator: Generator, exampl
     columns: condition | target pose | every named output | target."""
     names = list(generator.output_names)
     ranking = names[-1]
-    size = tuple(generator.image_size)
+    size = _image_size(generator)
     order = np.argsort([row[ranking]["ssim"] for row in per_pair])
     k = min(examples, len(order))
     picks = list(order[:k]) + [i for i in order[::-1][:k] if i not in set(order[:k])]

@@ -64,6 +64,10 @@ def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
+def _rgb(c: np.ndarray) -> tuple[int, int, int]:
+    return int(c[0]), int(c[1]), int(c[2])
+
+
 # fmt: off
 _NEUTRALS = (
     (24, 24, 28), (52, 52, 58), (118, 118, 122), (178, 178, 180), (232, 232, 228), (32, 40, 78),
@@ -76,7 +80,7 @@ def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
     """A clothing colour: common neutrals (black, grey, white, navy, beige...) or any saturated hue."""
     if rng.random() < 0.45:
         base = np.array(_pick(rng, _NEUTRALS), dtype=float)
-        return tuple(int(v) for v in np.clip(base + rng.normal(0, 8, size=3), 0, 255))
+        return _rgb(np.clip(base + rng.normal(0, 8, size=3), 0, 255))
     return _hsv(float(rng.random()), float(rng.uniform(0.4, 0.92)), float(rng.uniform(0.35, 0.95)))
 
 
@@ -112,7 +116,7 @@ def make_appearance(rng: np.random.Generator) -> Appearance:
 def _muted(rng: np.random.Generator) -> tuple[int, int, int]:
     """A scene colour: a random hue mixed halfway to grey, so that people stand out less than in a cartoon."""
     c = np.array(_hsv(float(rng.random()), float(rng.uniform(0.2, 0.7)), float(rng.uniform(0.3, 0.85))))
-    return tuple(int(v) for v in 0.55 * c + 0.45 * 128)
+    return _rgb(0.55 * c + 0.45 * 128)
 
 
 def make_camera(rng: np.random.Generator, index: int) -> Camera:
@@ -121,14 +125,14 @@ def make_camera(rng: np.random.Generator, index: int) -> Camera:
     return Camera(
         index=index,
         directions=_DIRECTION_SETS[int(rng.integers(len(_DIRECTION_SETS)))],
-        gains=tuple(float(g) for g in cast),
+        gains=(float(cast[0]), float(cast[1]), float(cast[2])),
         brightness=float(rng.uniform(0.72, 1.18)),
         contrast=float(rng.uniform(0.75, 1.05)),
         blur=float(rng.choice([0.0, 0.35, 0.6, 0.9])),
         noise=float(rng.uniform(1.0, 5.0)),
         scale=float(rng.uniform(0.9, 1.0)),
-        wall=tuple(int(np.clip(c, 0, 255)) for c in np.array(_pick(rng, _WALLS)) + jitter[0]),
-        floor=tuple(int(np.clip(c, 0, 255)) for c in np.array(_pick(rng, _FLOORS)) + jitter[1]),
+        wall=_rgb(np.clip(np.array(_pick(rng, _WALLS)) + jitter[0], 0, 255)),
+        floor=_rgb(np.clip(np.array(_pick(rng, _FLOORS)) + jitter[1], 0, 255)),
         horizon=float(rng.uniform(48, 82)),
         clutter=tuple(_muted(rng) for _ in range(5)),
         style=int(rng.integers(4)),

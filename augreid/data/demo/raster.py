@@ -36,7 +36,8 @@ def _hull(points: np.ndarray) -> list[tuple[float, float]]:
 
 
 def _shade(colour: Sequence[int], k: float) -> tuple[int, int, int]:
-    return tuple(int(max(0, min(255, c * k))) for c in colour)
+    r, g, b = (int(max(0, min(255, c * k))) for c in colour)
+    return r, g, b
 
 
 class Canvas:
@@ -53,12 +54,14 @@ class Canvas:
             self.draw.polygon(list(pts), fill=tuple(colour))
             self.mask_draw.polygon(list(pts), fill=255)
 
-    def ellipse(self, centre: Sequence[float], rx: float, ry: float, colour) -> None:
+    def ellipse(self, centre: np.ndarray | Sequence[float], rx: float, ry: float, colour) -> None:
         box = [centre[0] - rx, centre[1] - ry, centre[0] + rx, centre[1] + ry]
         self.draw.ellipse(box, fill=tuple(colour))
         self.mask_draw.ellipse(box, fill=255)
 
-    def capsule(self, a: Sequence[float], b: Sequence[float], wa: float, wb: float, colour) -> None:
+    def capsule(
+        self, a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float], wa: float, wb: float, colour
+    ) -> None:
         """A limb: a tapered band from a to b with round ends (half-widths wa, wb)."""
         a, b = np.asarray(a, float), np.asarray(b, float)
         d = b - a
