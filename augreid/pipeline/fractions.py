@@ -67,7 +67,8 @@ def fraction_stages(recipe, build: Callable) -> list:
     """The plan of a fractions recipe; ``build(recipe)`` makes one full-data plan (``build_stages``)."""
     ds, protocol = recipe.section("dataset"), recipe.section("protocol")
     source = resolve_source(None if ds["root"] == DEMO else ds["root"], ds["train_keypoints"], ds["test_keypoints"])
-    stages, parts = [], []
+    stages: list[Stage] = []
+    parts: list[dict[str, Any]] = []  # the report stage's settings, one per fraction
     for fraction in sorted(protocol["fractions"]):
         view = subset_view(source, float(fraction), protocol["subset_seed"], augreid_home() / "subsets")
         settings = copy.deepcopy(recipe.settings)

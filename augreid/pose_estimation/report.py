@@ -112,11 +112,12 @@ def pose_report(
 ) -> PoseReport:
     """Per-split and overall rates. ``detected`` (name -> person found) is used when it covers every image."""
     every = [n for names in split_names.values() for n in names]
-    use_detected = detected is not None and all(n in detected for n in every)
+    covering = detected if detected is not None and all(n in detected for n in every) else None
     splits = {}
     for split, names in list(split_names.items()) + [("all", every)]:
-        splits[split] = split_stats([poses[n] for n in names], [detected[n] for n in names] if use_detected else None)
-    return PoseReport(splits, "estimator" if use_detected else "rows")
+        found = [covering[n] for n in names] if covering is not None else None
+        splits[split] = split_stats([poses[n] for n in names], found)
+    return PoseReport(splits, "estimator" if covering is not None else "rows")
 
 
 # ---------------------------------------------------------------- agreement with a reference

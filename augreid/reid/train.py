@@ -95,6 +95,7 @@ def prepare_data(config: ReidConfig) -> PreparedData:
     market = source.load()
     synthetic = None
     if config.uses_synthetic:
+        assert config.synthetic is not None  # uses_synthetic checks it
         synthetic = load_synthetic_set(config.synthetic, market, config.max_synthetic_per_id, config.seed)
     return PreparedData(market, market.fingerprint(), source.is_demo, synthetic)
 
@@ -296,6 +297,7 @@ def _train(
             engine.train(print_freq=quiet)
             epoch_seconds.append(round(time.perf_counter() - began, 3))
             if dist.is_main:
+                assert writer is not None  # the main rank made one
                 writer.add_scalar("Epoch/seconds", epoch_seconds[-1], epoch + 1)
                 writer.add_scalar("Epoch/lr", engine.get_current_lr(), epoch + 1)
                 save_reid_checkpoint(

@@ -89,13 +89,15 @@ class Trainer:
             self.net.to(memory_format=torch.channels_last)
             if self.disc is not None:
                 self.disc.to(memory_format=torch.channels_last)
-        betas = tuple(t.betas)
+        betas = (float(t.betas[0]), float(t.betas[1]))
         self.opt_g1 = torch.optim.Adam(self.net.g1.parameters(), lr=t.lr_g, betas=betas)
-        self.opt_g2 = torch.optim.Adam(self.net.g2.parameters(), lr=t.lr_g, betas=betas) if cfg.has_g2 else None
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=t.lr_d, betas=betas) if cfg.has_g2 else None
+        # net.g2 and disc exist exactly when cfg.has_g2.
+        g2, disc = self.net.g2, self.disc
+        self.opt_g2 = torch.optim.Adam(g2.parameters(), lr=t.lr_g, betas=betas) if g2 is not None else None
+        self.opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr_d, betas=betas) if disc is not None else None
         self.g1, self.g2, self.d = self._wrap(self.net.g1), self._wrap(self.net.g2), self._wrap(self.disc)
         self.step = 0
-        self.writer = None
+        self.writer: SummaryWriter | None = None
         self.history: list[dict[str, float]] = []
         self.last_checkpoint: Path | None = None
 
@@ -220,6 +222,8 @@ class Trainer:
         return {"stage1/pose_mask_l1": loss.detach()}
 
     def step_adversarial(self, b: dict[str, torch.Tensor], joint: bool) -> dict[str, torch.Tensor]:
+        # stage() gives 2 or 3 only when stage II has steps, i.e. cfg.has_g2.
+        assert self.disc is not None and self.opt_d is not None and self.opt_g2 is not None, "stage II needs cfg.has_g2"
         cond, target, mask = b["condition"], b["target"], b["target_mask"]
         t = self.cfg.train
         with self._autocast():

@@ -19,7 +19,7 @@ its own share of the same seeded batch sequence.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -54,11 +54,19 @@ def set_last_stride(model_name: str, backbone: nn.Module, stride: int) -> bool:
     return True
 
 
+@runtime_checkable
+class FeatureMaps(Protocol):
+    """A torchreid backbone's ``featuremaps`` (the last feature map), which ``nn.Module`` does not declare."""
+
+    def featuremaps(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class BNNeckModel(nn.Module):
     """A torchreid backbone's pooled feature with BoT's BNNeck head."""
 
     def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int) -> None:
         super().__init__()
+        assert isinstance(backbone, FeatureMaps), "BotMethod.build_model checks featuremaps()"
         self.backbone = backbone
         self.bottleneck = nn.BatchNorm1d(feature_dim)
         self.bottleneck.bias.requires_grad_(False)  # BoT: a shift would move the features off the hypersphere
@@ -98,7 +106,7 @@ class WarmupMultiStepLR(torch.optim.lr_scheduler.LRScheduler):
             warm = self.warmup_factor + (1.0 - self.warmup_factor) * epoch / self.warmup_epochs
         return warm * self.gamma ** bisect_right(self.milestones, epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:  # LRScheduler's type: base_lrs may be tensors
         return [base * self.factor(self.last_epoch) for base in self.base_lrs]
 
 
@@ -144,7 +152,7 @@ class BotMethod(ReidMethod):
 
     def build_model(self, model_name: str, num_classes: int, options: dict[str, Any]) -> nn.Module:
         backbone = build_torchreid_model(model_name, num_classes, "softmax")
-        if not hasattr(backbone, "featuremaps"):
+        if not isinstance(backbone, FeatureMaps):
             raise ConfigError(f"model {model_name}: bot needs a torchreid backbone with featuremaps()")
         backbone.classifier = nn.Identity()  # BNNeck brings its own bias-free classifier
         stride = int(options.get("last_stride", 1))
@@ -157,6 +165,7 @@ class BotMethod(ReidMethod):
         return BNNeckModel(backbone, int(feature_dim), num_classes)
 
     def backbone(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, BNNeckModel), "build_model made it"
         return model.backbone
 
     def build_scheduler(self, optimizer, config: ReidConfig):
