@@ -86,6 +86,9 @@ def test_config_parsing_and_validation(tmp_path) -> None:
         SynthConfig(min_quality={"sharpness": 0.5})
     with pytest.raises(ConfigError, match="--pose-file"):
         SynthConfig(poses="file")
+    with pytest.raises(ConfigError, match="kmeans_max_rounds: must be at least 1") as err:
+        SynthConfig(kmeans_max_rounds=0, kmeans_n_init=0)
+    assert "kmeans_n_init" in str(err.value)  # reported together
     toml = tmp_path / "synth.toml"
     toml.write_text("[synth]\nnum_poses = 4\nbatch_size = 16\n")
     assert load_synth_config(toml, batch_size=8).num_poses == 4

@@ -75,7 +75,7 @@ class SynthConfig:
             problems.append("pose_file: --poses file needs --pose-file PATH (a keypoint CSV)")
         if self.poses != "file" and self.pose_file:
             problems.append(f"pose_file: --pose-file is only used with --poses file (got --poses {self.poses})")
-        for name in ("num_poses", "per_id", "batch_size", "jpeg_quality"):
+        for name in ("num_poses", "per_id", "batch_size", "jpeg_quality", "kmeans_n_init", "kmeans_max_rounds"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.max_ids is not None and self.max_ids < 1:
