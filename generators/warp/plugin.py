@@ -57,8 +57,9 @@ class WarpConfig:
         for key in ("arm", "leg", "head"):
             if not 0.0 < getattr(w, key) <= 2.0:
                 out.append(f"widths.{key}: must be in (0, 2] (a fraction of the torso length), got {getattr(w, key)}")
-        if w.torso_margin < 0 or w.feather < 0:
-            out.append("widths.torso_margin and widths.feather must be >= 0")
+        for key in ("torso_margin", "feather", "extremity"):
+            if getattr(w, key) < 0:
+                out.append(f"widths.{key}: must be >= 0, got {getattr(w, key)}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
