@@ -82,7 +82,7 @@ def pckh_hook(source, size):
             estimator_class("mediapipe").check_available()
         except Exception as err:  # noqa: BLE001  (a missing module or extra: the column is skipped, with why)
             return {"pckh": {"skipped": f"{type(err).__name__}: {err}"}}, []
-        from generators.pg2.data import scale_pose
+        from augreid.data.pose import scale_pose
         from augreid.evaluation.generator_eval import image_size
 
         poses = source.test_poses()

@@ -57,11 +57,22 @@ class Generator(Protocol):
         """The generator's condition input for an ``(18, 2)`` (y, x) target pose, in its own image
         coordinates or in those of an image of ``source_size`` (H, W)."""
 
-    def generate(self, condition: torch.Tensor, target_maps: torch.Tensor) -> torch.Tensor:
-        """The final images for a batch of conditions and rendered target poses."""
+    def generate(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """The final images for a batch of conditions and rendered target poses.
 
-    def generate_outputs(self, condition: torch.Tensor, target_maps: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every named output for the batch, keyed by :attr:`output_names`."""
+        ``condition_poses``: the condition images' own ``(B, 18, 2)`` (y, x) keypoints in the generator's
+        image coordinates (``MISSING`` where a joint is absent), which every caller in augreid has (the
+        dataset's keypoint file); ``None`` from a caller without them. Generators that move the source
+        pose (warp; PATN, GFLA, PIDM in the literature) need them, and estimate them when given ``None``;
+        PG2 ignores them, as the paper's model does.
+        """
+
+    def generate_outputs(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Every named output for the batch, keyed by :attr:`output_names` (arguments as :meth:`generate`)."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class PasteGenerator(torch.nn.Module):
         self.grey = torch.nn.Parameter(torch.tensor(float(grey)))
         self.fail_after = fail_after
         self.calls = 0
+        self.condition_poses: list = []  # what each call was given, for the tests
         self.eval()
 
     @property
@@ -58,16 +59,19 @@ class PasteGenerator(torch.nn.Module):
         return pose_maps(pose, self.shape, radius=4, mode="disk")
 
     @torch.no_grad()
-    def generate_outputs(self, condition: torch.Tensor, target_maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generate_outputs(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses=None
+    ) -> dict[str, torch.Tensor]:
         self.calls += 1
+        self.condition_poses.append(condition_poses)
         if self.fail_after is not None and self.calls > self.fail_after:
             raise Interrupted(f"simulated crash at batch {self.calls}")
         mask = F.max_pool2d(target_maps.amax(1, keepdim=True).float(), 9, stride=1, padding=4)
         return {"disks": mask.expand_as(condition) * 2 - 1, "paste": condition * mask + (1 - mask) * self.grey}
 
     @torch.no_grad()
-    def generate(self, condition: torch.Tensor, target_maps: torch.Tensor) -> torch.Tensor:
-        return self.generate_outputs(condition, target_maps)["paste"]
+    def generate(self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses=None) -> torch.Tensor:
+        return self.generate_outputs(condition, target_maps, condition_poses)["paste"]
 
 
 def write_checkpoint(path: Path, shape=(128, 64), fingerprint: str | None = None, grey: float = 0.2) -> Path:

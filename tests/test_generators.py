@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from synth_double import NAME, PasteGenerator, write_checkpoint
 
+from augreid.data.sources import resolve_source
 from augreid.errors import ConfigError
 from generators import base
 
@@ -96,8 +98,15 @@ def test_synth_runs_a_registered_generator_from_its_checkpoint(tmp_path, demo_ro
 def test_eval_gen_scores_every_named_output(tmp_path, demo_root):
     from augreid.evaluation.generator_eval import evaluate_generator
 
+    gen = PasteGenerator()
     report = evaluate_generator(
-        PasteGenerator(), demo_root, out=tmp_path / "ev", max_pairs=6, batch_size=4, progress=False, realism=False
+        gen, demo_root, out=tmp_path / "ev", max_pairs=6, batch_size=4, progress=False, realism=False
+    )
+    # Each pair's condition keypoints (the test keypoint file's) go to the generator with its image.
+    test_poses = resolve_source(demo_root).test_poses()
+    handed = np.concatenate([p for p in gen.condition_poses if p is not None])
+    np.testing.assert_array_equal(
+        handed[: len(report["per_pair"])], [test_poses[r["condition"]] for r in report["per_pair"]]
     )
     assert list(report["methods"]) == ["disks", "paste", "copy condition", "mean training image"]
     assert report["generator"]["name"] == NAME and "realism" not in report

@@ -22,11 +22,11 @@ class GreyGenerator(PasteGenerator):
     """Ignores its inputs: a flat grey image, in which no estimator can find a person."""
 
     @torch.no_grad()
-    def generate_outputs(self, condition, target_maps):
+    def generate_outputs(self, condition, target_maps, condition_poses=None):
         return {"disks": torch.zeros_like(condition), "paste": torch.zeros_like(condition)}
 
     @torch.no_grad()
-    def generate(self, condition, target_maps):
+    def generate(self, condition, target_maps, condition_poses=None):
         return torch.zeros_like(condition)
 
 

@@ -16,7 +16,8 @@ from augreid.data.keypoints import FLIP_ORDER
 from augreid.errors import ConfigError
 from augreid.tomlfile import parse_override
 from generators.pg2 import find_latest_checkpoint, load_generator, load_preset, preset_names
-from generators.pg2.data import PairDataset, StepBatchSampler, scale_pose
+from augreid.data.pose import scale_pose
+from generators.pg2.data import PairDataset, StepBatchSampler
 from generators.pg2.train import TrainingDiverged, prepare_data, train_generator
 from test_pg2_networks import expected_g1_parameters
 

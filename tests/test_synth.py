@@ -186,6 +186,16 @@ def test_condition_choice_prefers_most_complete_pose(full_run, demo_root) -> Non
         assert visible(poses[source]).sum() == max(visible(poses[n]).sum() for n in same_id)
 
 
+def test_generator_is_handed_each_condition_images_own_keypoints(demo_root, tmp_path) -> None:
+    gen = PasteGenerator()
+    rows = read_manifest(run(tmp_path / "out", demo_root, generator=gen).out)
+    poses = resolve_source(demo_root).train_poses()
+    handed = np.concatenate(gen.condition_poses)
+    assert handed.shape == (len(rows), 18, 2)
+    expected = sorted(tuple(poses[Path(r["source"]).name].ravel()) for r in rows)
+    assert sorted(tuple(p.ravel()) for p in handed) == expected
+
+
 def test_per_id_multiplies_counts(demo_root, tmp_path) -> None:
     result = run(tmp_path / "two", demo_root, config=small_config(per_id=2, max_ids=3, num_workers=1))
     assert result.counts["planned"] == result.counts["kept"] == 3 * K * 2

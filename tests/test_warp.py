@@ -56,6 +56,8 @@ def test_similarity_recovers_rotation_scale_and_shift() -> None:
     dst = scale * src @ rot.T + shift
     m = similarity(src, dst)
     np.testing.assert_allclose(src @ m[:, :2].T + m[:, 2], dst, atol=1e-6)
+    same = np.repeat(src[:1], 3, axis=0)  # no spread to fit a rotation to: a plain shift
+    np.testing.assert_allclose(similarity(same, same + [4.0, -2.0]), [[1, 0, 4], [0, 1, -2]])
 
 
 def test_segment_map_takes_the_segment_onto_the_target_and_keeps_the_width_scale() -> None:
@@ -143,6 +145,19 @@ def test_generate_poses_the_condition_and_estimates_each_condition_once(warp_che
     assert PoseOfPicture.calls == 1  # the same condition image three times: estimated once
     with pytest.raises(ValueError, match="target_maps"):
         gen.generate(condition, maps[:, :5])
+
+
+def test_given_condition_keypoints_are_used_and_nothing_is_estimated(warp_checkpoint) -> None:
+    gen = load_generator(warp_checkpoint)
+    source, target = person_pose(np.pi / 4), person_pose(np.pi / 2)  # the estimator would say person_pose(0)
+    condition = torch.stack([to_tensor_image(picture(source))] * 2)
+    maps = torch.stack([torch.from_numpy(gen.render_pose(target))] * 2)
+    out = to_uint8_image(gen.generate(condition, maps, condition_poses=np.stack([source, source])))
+    expected, _ = warp_person(picture(source), source, target)
+    assert np.abs(out[1].astype(int) - expected.astype(int)).max() <= 1
+    assert PoseOfPicture.calls == 0
+    with pytest.raises(ValueError, match="condition_poses"):
+        gen.generate(condition, maps, condition_poses=source[None])
 
 
 def test_render_and_decode_round_trip_with_missing_joints_and_scaling(warp_checkpoint) -> None:

@@ -103,6 +103,23 @@ def flip_pose(pose: np.ndarray, width: int) -> np.ndarray:
     return flipped
 
 
+def scale_pose(pose: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
+    """Map integer (y, x) joints from an image of ``src_hw`` to one of ``dst_hw``.
+
+    Pixel centres map to pixel centres (``floor((p + 0.5) * dst / src)``), so that halving and doubling
+    a size round-trip; every generator scales poses with this one function, as PG2's training did.
+    """
+    pose = np.asarray(pose, dtype=np.int32)
+    if tuple(src_hw) == tuple(dst_hw):
+        return pose.copy()
+    vis = visible(pose)
+    out = np.full_like(pose, MISSING)
+    for axis in (0, 1):
+        scaled = np.floor((pose[vis, axis] + 0.5) * dst_hw[axis] / src_hw[axis])
+        out[vis, axis] = np.clip(scaled, 0, dst_hw[axis] - 1).astype(np.int32)
+    return out
+
+
 def clip_pose(pose: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Mark joints outside the frame as missing."""
     pose = np.asarray(pose).copy()

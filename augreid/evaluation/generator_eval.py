@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 
 from augreid.data import build_pairs, read_image
+from augreid.data.pose import scale_pose
 from augreid.data.sources import resolve_source
 from augreid.errors import ConfigError
 from augreid.evaluation import identity as idm
@@ -102,8 +103,9 @@ def identity_queries(generator, source, *, max_queries: int, seed: int, batch_si
             np.asarray(generator.render_pose(poses[b], source_size=image_size(by_name[b].path)), dtype=np.float32)
             for _, b in chunk
         ]
+        sources = np.stack([scale_pose(poses[a], image_size(by_name[a].path), size) for a, _ in chunk])
         result = generator.generate_outputs(
-            torch.stack([to_tensor_image(c) for c in cond]), torch.from_numpy(np.stack(maps))
+            torch.stack([to_tensor_image(c) for c in cond]), torch.from_numpy(np.stack(maps)), condition_poses=sources
         )
         for name in generator.output_names:
             outputs[name].append(to_uint8_image(result[name]))

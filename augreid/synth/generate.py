@@ -13,6 +13,7 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,18 @@ def load_condition(path: Path, shape: tuple[int, int]):
     return to_tensor_image(np.asarray(img, dtype=np.uint8))
 
 
-class ConditionBatches(Dataset[tuple[int, torch.Tensor, torch.Tensor]]):
-    """Map-style dataset: item i = (i, condition images [B, 3, H, W], target ids [B]) of batch i."""
+class ConditionBatches(Dataset[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """Map-style dataset: item i = (i, condition images [B, 3, H, W], target ids [B], condition
+    keypoints [B, 18, 2]) of batch i. The keypoints are the dataset's, in the images' own coordinates
+    (which are the generator's: :func:`load_condition` refuses any other size)."""
 
-    def __init__(self, batches: list[list[Job]], image_dir: Path, shape: tuple[int, int]) -> None:
+    def __init__(
+        self, batches: list[list[Job]], image_dir: Path, shape: tuple[int, int], poses: Mapping[str, np.ndarray]
+    ) -> None:
         self.batches = batches
         self.image_dir = image_dir
         self.shape = shape
+        self.poses = poses
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -61,7 +67,14 @@ class ConditionBatches(Dataset[tuple[int, torch.Tensor, torch.Tensor]]):
             if job.source not in cache:
                 cache[job.source] = load_condition(self.image_dir / job.source, self.shape)
             images.append(cache[job.source])
-        return i, torch.stack(images), torch.tensor([job.target for job in self.batches[i]], dtype=torch.long)
+        jobs = self.batches[i]
+        poses = np.stack([np.asarray(self.poses[job.source], dtype=np.int64) for job in jobs])
+        return (
+            i,
+            torch.stack(images),
+            torch.tensor([job.target for job in jobs], dtype=torch.long),
+            torch.from_numpy(poses),
+        )
 
 
 def score_and_write(
@@ -119,8 +132,10 @@ def generate_batches(
     shape: tuple[int, int],
     scorer: IdentityScorer | None,
     progress: bool,
+    condition_poses: Mapping[str, np.ndarray],
 ) -> GenerationStats:
-    """Generate the batches ``mine`` (indices into ``batches``), skipping finished images."""
+    """Generate the batches ``mine`` (indices into ``batches``), skipping finished images;
+    ``condition_poses``: the dataset's keypoints of every condition image, handed to the generator."""
     stats = GenerationStats()
     todo = sum(1 for b in mine for job in batches[b] if job.file not in done)
     if not mine:
@@ -129,7 +144,7 @@ def generate_batches(
     use_amp = config.amp and device.type == "cuda"
     workers = loader_workers(config.num_workers, device)
     loader = DataLoader(
-        ConditionBatches([batches[b] for b in mine], real_dir, shape),
+        ConditionBatches([batches[b] for b in mine], real_dir, shape, condition_poses),
         batch_size=None,
         shuffle=False,
         num_workers=workers,
@@ -161,7 +176,7 @@ def generate_batches(
         with ThreadPoolExecutor(max_workers=max(1, config.writer_threads), thread_name_prefix="synth-writer") as pool:
             try:
                 fetch = time.perf_counter()
-                for i, conditions, targets in loader:
+                for i, conditions, targets, poses in loader:
                     stats.wait_seconds += time.perf_counter() - fetch
                     jobs = batches[mine[i]]
                     conditions = conditions.to(device, non_blocking=True)
@@ -169,7 +184,7 @@ def generate_batches(
                     tick = time.perf_counter()
                     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
                     with torch.no_grad(), autocast:
-                        generated = generator.generate(conditions, maps)
+                        generated = generator.generate(conditions, maps, condition_poses=poses.numpy())
                     images = to_uint8_image(generated)  # the copy to the CPU waits for the GPU
                     identity = scorer.score(generated, [j.pid for j in jobs]) if scorer is not None else None
                     stats.model_seconds += time.perf_counter() - tick

@@ -30,7 +30,8 @@ from augreid.errors import ConfigError
 from augreid.io import atomic_write_bytes, atomic_write_json, clean_stale_temporaries, sha256_file
 from generators import base
 from generators.pg2.config import PG2Config, PoseConfig
-from generators.pg2.data import render_pose_mask, render_pose_maps, scale_pose
+from augreid.data.pose import scale_pose
+from generators.pg2.data import render_pose_mask, render_pose_maps
 from generators.pg2.model import G1, G2
 
 FORMAT = "augreid-pg2/1"
@@ -194,7 +195,9 @@ class PG2Generator(torch.nn.Module):
         }
 
     @torch.no_grad()
-    def generate_outputs(self, condition: torch.Tensor, target_maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generate_outputs(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
+    ) -> dict[str, torch.Tensor]:
         coarse, refined = self.generate_stages(condition, target_maps)
         return {"G1": coarse} if refined is None else {"G1": coarse, "refined": refined}
 
@@ -209,7 +212,9 @@ class PG2Generator(torch.nn.Module):
         return coarse.clamp(-1, 1), refined
 
     @torch.no_grad()
-    def generate(self, condition: torch.Tensor, target_maps: torch.Tensor) -> torch.Tensor:
+    def generate(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
+    ) -> torch.Tensor:
         """The refined image when G2 exists, else G1's; ``(B, 3, H, W)`` in [-1, 1] on the model's device."""
         coarse, refined = self.generate_stages(condition, target_maps)
         return coarse if refined is None else refined

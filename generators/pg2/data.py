@@ -21,24 +21,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from augreid.data import flip_pose, pose_mask, pose_maps, read_image
-from augreid.data.keypoints import MISSING, visible
+from augreid.data.pose import scale_pose
 from augreid.data.market import ImageRecord
 from augreid.errors import DatasetError, KeypointError
 from generators.base import to_tensor_image, to_uint8_image  # noqa: F401  (PG2 modules import them from here)
 from generators.pg2.config import PoseConfig
-
-
-def scale_pose(pose: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
-    """Map integer (y, x) joints from an image of ``src_hw`` to one of ``dst_hw``."""
-    pose = np.asarray(pose, dtype=np.int32)
-    if tuple(src_hw) == tuple(dst_hw):
-        return pose.copy()
-    vis = visible(pose)
-    out = np.full_like(pose, MISSING)
-    for axis in (0, 1):
-        scaled = np.floor((pose[vis, axis] + 0.5) * dst_hw[axis] / src_hw[axis])
-        out[vis, axis] = np.clip(scaled, 0, dst_hw[axis] - 1).astype(np.int32)
-    return out
 
 
 def render_pose_maps(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:

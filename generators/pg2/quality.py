@@ -43,7 +43,8 @@ from augreid.data.sources import resolve_source
 from augreid.errors import DatasetError
 from augreid.io import atomic_write_json, atomic_write_text
 from generators.base import Generator, describe, load_generator, to_tensor_image, to_uint8_image
-from generators.pg2.data import load_image, scale_pose
+from augreid.data.pose import scale_pose
+from generators.pg2.data import load_image
 from generators.pg2.preview import grid_array, grid_rows, pose_image
 
 METRICS = ("ssim", "mask_ssim", "psnr", "masked_l1")
@@ -98,6 +99,7 @@ class EvalPair:
     condition_image: np.ndarray
     target_image: np.ndarray
     target_pose: np.ndarray
+    condition_pose: np.ndarray  # handed to the generator (generators.base.Generator.generate)
 
 
 def held_out_pairs(
@@ -135,9 +137,11 @@ def mean_training_image(dataset, size: tuple[int, int], progress: bool) -> np.nd
 
 
 def load_pair(name_a: str, name_b: str, records, poses, size) -> EvalPair:
-    a, _ = load_image(records[name_a].path, size)
-    b, original = load_image(records[name_b].path, size)
-    return EvalPair(name_a, name_b, a, b, scale_pose(poses[name_b], original, size))
+    a, original_a = load_image(records[name_a].path, size)
+    b, original_b = load_image(records[name_b].path, size)
+    return EvalPair(
+        name_a, name_b, a, b, scale_pose(poses[name_b], original_b, size), scale_pose(poses[name_a], original_a, size)
+    )
 
 
 def _image_size(generator: Generator) -> tuple[int, int]:
@@ -228,7 +232,9 @@ def generate_batch(generator: Generator, batch: list[EvalPair]) -> list[dict[str
     """Every named output of the generator for each pair, as uint8 images."""
     condition = torch.stack([to_tensor_image(p.condition_image) for p in batch])
     maps = torch.stack([torch.from_numpy(np.asarray(generator.render_pose(p.target_pose))) for p in batch])
-    outputs = {name: to_uint8_image(images) for name, images in generator.generate_outputs(condition, maps).items()}
+    sources = np.stack([p.condition_pose for p in batch])
+    generated = generator.generate_outputs(condition, maps, condition_poses=sources)
+    outputs = {name: to_uint8_image(images) for name, images in generated.items()}
     return [{name: outputs[name][i] for name in generator.output_names} for i in range(len(batch))]
 
 

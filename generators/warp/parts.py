@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from skimage.transform import SimilarityTransform
 
 from augreid.data.keypoints import KP, visible
 
@@ -58,17 +59,12 @@ def torso_length(pose: np.ndarray) -> float | None:
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x3 rotation + uniform scale + shift that best maps ``src`` points (x, y) onto ``dst`` (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    var = float((s**2).sum())
-    if var < 1e-6:
-        return np.hstack([np.eye(2), (mu_d - mu_s)[:, None]])
-    u, sigma, vt = np.linalg.svd(d.T @ s)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(sigma) @ sign)) / var
-    return np.hstack([scale * rotation, (mu_d - scale * rotation @ mu_s)[:, None]])
+    """The 2x3 rotation + uniform scale + shift that best maps ``src`` points (x, y) onto ``dst`` (Umeyama's
+    least squares, as scikit-image fits it); a plain shift where ``src`` is one point repeated."""
+    fitted = SimilarityTransform.from_estimate(src, dst)
+    if not fitted:
+        return np.hstack([np.eye(2), (dst.mean(0) - src.mean(0))[:, None]])
+    return np.asarray(fitted.params[:2], np.float64)
 
 
 def segment_map(a_s: np.ndarray, b_s: np.ndarray, a_t: np.ndarray, b_t: np.ndarray, across: float) -> np.ndarray:
@@ -128,14 +124,15 @@ def body_parts(source: np.ndarray, target: np.ndarray, shape: tuple[int, int], w
     if len(torso) >= 2:
         mask = _hull_mask(shape, _xy(source, [j for j in TORSO if seen_s[j]]), widths.torso_margin * len_s)
         parts.append(Part("torso", mask, similarity(_xy(source, torso), _xy(target, torso))))
-    parts += _limbs(source, target, shape, LEGS, widths.leg * len_s, across, widths.extremity)
-    parts += _head(source, target, shape, widths, len_s, across)
-    parts += _limbs(source, target, shape, ARMS, widths.arm * len_s, across, widths.extremity)
+    seen = (seen_s, seen_t)
+    parts += _limbs(source, target, seen, shape, LEGS, widths.leg * len_s, across, widths.extremity)
+    parts += _head(source, target, seen, shape, widths, len_s, across)
+    parts += _limbs(source, target, seen, shape, ARMS, widths.arm * len_s, across, widths.extremity)
     return parts
 
 
-def _limbs(source, target, shape, segments, width: float, across: float, extremity: float) -> list[Part]:
-    seen_s, seen_t = visible(source), visible(target)
+def _limbs(source, target, seen, shape, segments, width: float, across: float, extremity: float) -> list[Part]:
+    seen_s, seen_t = seen
     out = []
     for a, b in segments:
         ja, jb = KP[a], KP[b]
@@ -147,11 +144,11 @@ def _limbs(source, target, shape, segments, width: float, across: float, extremi
     return out
 
 
-def _head(source, target, shape, widths: PartWidths, len_s: float, across: float) -> list[Part]:
+def _head(source, target, seen, shape, widths: PartWidths, len_s: float, across: float) -> list[Part]:
     """The head moves upright, scaled like the body: pedestrians rarely tilt it, and a rotation fitted to
     face joints a few pixels apart is noise. Its centre goes to the target's centre of the face joints
     both poses have, or, with none shared, keeps its offset from the neck."""
-    seen_s, seen_t = visible(source), visible(target)
+    seen_s, seen_t = seen
     face = [j for j in HEAD if seen_s[j]]
     if not face:
         return []

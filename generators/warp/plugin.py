@@ -2,12 +2,11 @@
 
 The baseline a learned generator has to beat on pose *and* identity: clothing
 is copied pixel for pixel (``generators.warp.parts``), the pose is the target's
-wherever both poses have a part's joints. The ``generators.base`` interface
-hands a generator the condition image and its own rendering of the target pose,
-not the condition's keypoints, so this generator estimates them with a pose
-estimator plug-in (``augreid.pose_estimation``; MediaPipe by default, the
-estimator that made cuhk03-market's keypoints). A condition in which no torso
-is found comes back unchanged (synth's PCKh filter then drops it).
+wherever both poses have a part's joints. The condition image's own keypoints
+come from the caller (synth and eval-gen pass the dataset's); a caller without
+them gets them estimated by a pose estimator plug-in (``augreid.pose_estimation``;
+MediaPipe by default, the estimator that made cuhk03-market's keypoints). A
+condition without a torso comes back unchanged (synth's PCKh filter then drops it).
 
 "Training" only checks the dataset and writes the settings as a JSON checkpoint
 (``step_0.json``), so that the pipeline's train-gen, eval-gen and synth stages
@@ -29,7 +28,7 @@ import torch
 
 from augreid import settings
 from augreid.data.keypoints import MISSING, NUM_KEYPOINTS
-from augreid.data.pose import pose_maps
+from augreid.data.pose import pose_maps, scale_pose
 from augreid.data.sources import resolve_source
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json
@@ -112,16 +111,19 @@ class WarpGenerator:
         }
 
     def render_pose(self, pose: np.ndarray, source_size: tuple[int, int] | None = None) -> np.ndarray:
-        pose = np.asarray(pose, dtype=np.float64)
+        pose = np.asarray(pose, dtype=np.int32)
         if source_size is not None:
-            scale = np.array(self.image_size, np.float64) / np.array(source_size, np.float64)
-            pose = np.where(pose >= 0, np.round(pose * scale), MISSING)
-        return pose_maps(pose.astype(np.int32), self.image_size, radius=MARKER_RADIUS, mode="disk")
+            pose = scale_pose(pose, (int(source_size[0]), int(source_size[1])), self.image_size)
+        return pose_maps(pose, self.image_size, radius=MARKER_RADIUS, mode="disk")
 
-    def generate(self, condition: torch.Tensor, target_maps: torch.Tensor) -> torch.Tensor:
-        return self.generate_outputs(condition, target_maps)["warp"]
+    def generate(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
+    ) -> torch.Tensor:
+        return self.generate_outputs(condition, target_maps, condition_poses)["warp"]
 
-    def generate_outputs(self, condition: torch.Tensor, target_maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generate_outputs(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
+    ) -> dict[str, torch.Tensor]:
         h, w = self.image_size
         if condition.ndim != 4 or tuple(condition.shape[1:]) != (3, h, w):
             raise ValueError(f"condition must be (B, 3, {h}, {w}), got {tuple(condition.shape)}")
@@ -129,12 +131,17 @@ class WarpGenerator:
             raise ValueError(
                 f"target_maps must be ({condition.shape[0]}, 18, {h}, {w}), got {tuple(target_maps.shape)}"
             )
+        if condition_poses is not None and np.shape(condition_poses) != (condition.shape[0], NUM_KEYPOINTS, 2):
+            raise ValueError(
+                f"condition_poses must be ({condition.shape[0]}, 18, 2), got {tuple(np.shape(condition_poses))}"
+            )
         images = to_uint8_image(condition)
         out = []
-        for image, maps in zip(images, target_maps.detach().cpu().numpy()):
+        for i, (image, maps) in enumerate(zip(images, target_maps.detach().cpu().numpy())):
+            source = self._estimated_pose(image) if condition_poses is None else np.asarray(condition_poses[i])
             warped, moved = warp_person(
                 image,
-                self._condition_pose(image),
+                source.astype(np.int32),
                 decode_pose(maps),
                 self.config.widths,
                 inpaint=self.config.background == "inpaint",
@@ -143,7 +150,7 @@ class WarpGenerator:
             out.append(to_tensor_image(warped))
         return {"warp": torch.stack(out).to(condition.device)}
 
-    def _condition_pose(self, image: np.ndarray) -> np.ndarray:
+    def _estimated_pose(self, image: np.ndarray) -> np.ndarray:
         key = hashlib.sha1(image.tobytes()).digest()
         if key not in self._poses:
             if self._estimator is None:
