@@ -368,7 +368,7 @@ def _synthesize(out, config, dist, data, train_keypoints, generator, reid, progr
         shape,
         scorer,
         progress and dist.is_main,
-        {name: poses[name] for names in conditions.by_pid.values() for name in names},
+        poses,  # the training keypoints; every condition image has them (choose_conditions)
     )
     if stats.images:
         os.sync()  # make the images durable before the run can be marked complete
