@@ -42,18 +42,6 @@ from generators.warp import parts as P
 WIDTHS = P.PartWidths()
 
 
-def paste(canvas: np.ndarray, image: np.ndarray, moves: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Each (mask, 2x3 map) part of ``image`` moved and feathered onto ``canvas``, in order."""
-    h, w = image.shape[:2]
-    out = canvas.astype(np.float32)
-    for mask, to_target in moves:
-        warped = cv2.warpAffine(image, to_target, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        moved = cv2.warpAffine(mask, to_target, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
-        alpha = cv2.GaussianBlur(moved, (0, 0), WIDTHS.feather)[..., None] / 255.0
-        out = out * (1.0 - alpha) + warped.astype(np.float32) * alpha
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
-
-
 def inpainted(image: np.ndarray, region: np.ndarray) -> np.ndarray:
     grown = cv2.dilate(region.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
     return cv2.inpaint(image, grown, 3, cv2.INPAINT_TELEA)
@@ -65,7 +53,7 @@ def whole_person(image: np.ndarray, source: np.ndarray, target: np.ndarray) -> n
         return image.copy()
     every = P.body_parts(source, source, image.shape[:2], WIDTHS)  # all of the condition's parts
     region = np.maximum.reduce([p.mask for p in every + parts]) > 0
-    return paste(inpainted(image, region), image, [(p.mask, p.to_target) for p in parts])
+    return P.paste_parts(inpainted(image, region), image, [(p.mask, p.to_target) for p in parts], WIDTHS.feather)
 
 
 class Silhouette:
@@ -86,7 +74,7 @@ class Silhouette:
         owner = len(every) - 1 - far[::-1].argmin(0)
         names = [p.name for p in every]
         moves = [(((owner == names.index(p.name)) & silhouette).astype(np.uint8) * 255, p.to_target) for p in parts]
-        return paste(inpainted(image, silhouette | person), image, moves)
+        return P.paste_parts(inpainted(image, silhouette | person), image, moves, WIDTHS.feather)
 
 
 def thin_plate(image: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:

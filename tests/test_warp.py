@@ -13,7 +13,7 @@ from augreid.errors import ConfigError
 from augreid.pose_estimation import base as estimators
 from augreid.pose_estimation.base import PoseEstimate, PoseEstimator
 from generators.base import Generator, generator_plugin, load_generator, to_tensor_image, to_uint8_image
-from generators.warp.parts import PartWidths, body_parts, segment_map, similarity, warp_person
+from generators.warp.parts import PartWidths, body_parts, paste_parts, segment_map, similarity, warp_person
 from generators.warp.plugin import decode_pose, load_config
 
 H, W = 128, 64
@@ -89,6 +89,24 @@ def test_a_turned_forearm_carries_its_pixels_to_the_target() -> None:
     near = lambda p: red[max(p[0] - 3, 0) : p[0] + 4, max(p[1] - 3, 0) : p[1] + 4].any()  # noqa: E731
     assert near(wrist_t), "the forearm's colour should be at the target wrist"
     assert not near(wrist_s), "and gone (inpainted) from where the source wrist was"
+
+
+def test_pasted_parts_land_where_their_maps_say_and_later_parts_cover_earlier_ones() -> None:
+    image = np.zeros((H, W, 3), np.uint8)
+    image[10:20, 10:20] = (255, 0, 0)
+    image[40:50, 10:20] = (0, 255, 0)
+    red, green = np.zeros((H, W), np.uint8), np.zeros((H, W), np.uint8)
+    red[10:20, 10:20], green[40:50, 10:20] = 255, 255
+    shift = lambda dx, dy: np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])  # noqa: E731
+    canvas = np.full((H, W, 3), 50, np.uint8)
+    # red moves down by 60 px, green by 30 px onto the same square: green, pasted last, wins.
+    out = paste_parts(canvas, image, [(red, shift(0, 60)), (green, shift(0, 30))], feather=0.0)
+    assert (out[70:80, 10:20] == (0, 255, 0)).all()
+    assert (out[10:20, 10:20] == 50).all() and (out[40:50, 10:20] == 50).all(), "the canvas stays where nothing lands"
+    soft = paste_parts(canvas, image, [(red, shift(0, 60))], feather=1.0)
+    edge = soft[75, 19, 0]  # the last column inside the square: half part, half canvas
+    assert 50 < edge < 255, "a feathered edge blends the part into the canvas"
+    assert (soft[74:76, 14:16] == (255, 0, 0)).all(), "while the part's inside stays the part"
 
 
 def test_parts_exist_only_where_both_poses_have_the_joints() -> None:

@@ -43,10 +43,16 @@ MAX_REAL_PER_HALF = 1000
 
 def load_uint8(path: Path, size: tuple[int, int]) -> np.ndarray:
     """An image as uint8 ``(H, W, 3)`` at ``size`` (H, W)."""
+    return load_uint8_sized(path, size)[0]
+
+
+def load_uint8_sized(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`load_uint8` and the file's own ``(H, W)``, which its keypoints are in, from one read."""
     img = read_image(path)
-    if (img.size[1], img.size[0]) != tuple(size):
+    own = (img.size[1], img.size[0])
+    if own != tuple(size):
         img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.uint8)
+    return np.asarray(img, dtype=np.uint8), own
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -98,12 +104,13 @@ def identity_queries(generator, source, *, max_queries: int, seed: int, batch_si
     conditions = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        cond = np.stack([load_uint8(by_name[a].path, size) for a, _ in chunk])
+        loaded = [load_uint8_sized(by_name[a].path, size) for a, _ in chunk]
+        cond = np.stack([image for image, _ in loaded])
         maps = [
             np.asarray(generator.render_pose(poses[b], source_size=image_size(by_name[b].path)), dtype=np.float32)
             for _, b in chunk
         ]
-        sources = np.stack([scale_pose(poses[a], image_size(by_name[a].path), size) for a, _ in chunk])
+        sources = np.stack([scale_pose(poses[a], own, size) for (a, _), (_, own) in zip(chunk, loaded, strict=True)])
         result = generator.generate_outputs(
             torch.stack([to_tensor_image(c) for c in cond]), torch.from_numpy(np.stack(maps)), condition_poses=sources
         )

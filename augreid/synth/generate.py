@@ -62,19 +62,14 @@ class ConditionBatches(Dataset[tuple[int, torch.Tensor, torch.Tensor, torch.Tens
 
     def __getitem__(self, i: int):
         cache: dict[str, Any] = {}  # a batch repeats each condition image K times
-        images = []
+        images, targets, poses = [], [], []
         for job in self.batches[i]:
             if job.source not in cache:
                 cache[job.source] = load_condition(self.image_dir / job.source, self.shape)
             images.append(cache[job.source])
-        jobs = self.batches[i]
-        poses = np.stack([np.asarray(self.poses[job.source], dtype=np.int64) for job in jobs])
-        return (
-            i,
-            torch.stack(images),
-            torch.tensor([job.target for job in jobs], dtype=torch.long),
-            torch.from_numpy(poses),
-        )
+            targets.append(job.target)
+            poses.append(np.asarray(self.poses[job.source], dtype=np.int64))
+        return i, torch.stack(images), torch.tensor(targets, dtype=torch.long), torch.from_numpy(np.stack(poses))
 
 
 def score_and_write(

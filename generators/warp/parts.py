@@ -180,14 +180,24 @@ def warp_person(
     person = np.maximum.reduce([p.mask for p in parts])
     if inpaint:
         grown = cv2.dilate(person, np.ones((5, 5), np.uint8))
-        canvas = cv2.inpaint(image, grown, 3, cv2.INPAINT_TELEA).astype(np.float32)
+        canvas = cv2.inpaint(image, grown, 3, cv2.INPAINT_TELEA)
     else:
-        canvas = image.astype(np.float32)
-    for part in parts:
-        warped = cv2.warpAffine(image, part.to_target, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        moved_mask = cv2.warpAffine(part.mask, part.to_target, (w, h), flags=cv2.INTER_LINEAR)
-        if widths.feather > 0:
-            moved_mask = cv2.GaussianBlur(moved_mask.astype(np.float32), (0, 0), widths.feather)
-        alpha = np.asarray(moved_mask, np.float32) / 255.0
-        canvas = canvas * (1.0 - alpha[..., None]) + warped.astype(np.float32) * alpha[..., None]
-    return np.clip(np.round(canvas), 0, 255).astype(np.uint8), len(parts)
+        canvas = image
+    return paste_parts(canvas, image, [(p.mask, p.to_target) for p in parts], widths.feather), len(parts)
+
+
+def paste_parts(
+    canvas: np.ndarray, image: np.ndarray, moves: list[tuple[np.ndarray, np.ndarray]], feather: float
+) -> np.ndarray:
+    """``canvas`` with each ``(mask, 2x3 map)`` part of ``image`` moved by its map and blended over it, in
+    order (later parts on top). Mask edges are blurred by ``feather`` px (sigma) so no hard seam shows."""
+    h, w = image.shape[:2]
+    out = canvas.astype(np.float32)
+    for mask, to_target in moves:
+        warped = cv2.warpAffine(image, to_target, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.warpAffine(mask, to_target, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+        if feather > 0:
+            moved = np.asarray(cv2.GaussianBlur(moved, (0, 0), feather), np.float32)
+        alpha = moved[..., None] / 255.0
+        out = out * (1.0 - alpha) + warped.astype(np.float32) * alpha
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
