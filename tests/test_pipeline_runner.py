@@ -197,6 +197,32 @@ def test_a_running_stage_is_locked_and_a_dead_holders_lock_is_taken_over(tmp_pat
     assert calls == ["a"] and not lock.exists()
 
 
+def test_overlapping_selections_wait_for_a_stage_another_process_holds_and_reuse_it(tmp_path):
+    import json
+    import os
+    import socket
+
+    calls: list[str] = []
+    first = plan(_stages(calls), tmp_path, names=["a"])
+    second = plan(_stages(calls), tmp_path, names=["a"])  # both processes selected a
+    lock = first[0].folder.with_name(first[0].folder.name + ".lock")
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))  # the first is running a
+    messages: list[str] = []
+
+    def log(message: str) -> None:  # while the second waits, the first finishes a and lets go
+        messages.append(message)
+        if "another process is running it" in message:
+            lock.unlink()
+            execute(first, log=lambda _: None)
+
+    results = execute(second, log=log, wait=True, poll_seconds=0.01)
+    assert calls == ["a"], "a ran once, in the first process"
+    assert results["a"].reused and any("done by another process meanwhile" in m for m in messages)
+    forced = plan(_stages(calls), tmp_path, start="a", names=["a"])
+    execute(forced, log=lambda _: None)
+    assert calls == ["a", "a"], "--from still redoes a finished stage"
+
+
 def test_run_stage_option_plans_only_the_matching_stages(tmp_path):
     from typer.testing import CliRunner
 

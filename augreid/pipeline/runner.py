@@ -20,8 +20,7 @@ import os
 import shutil
 import socket
 import time
-from contextlib import contextmanager
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,11 @@ class PlanItem:
     key: str
     folder: Path
     action: str  # "reuse", "run", "resume", "skip"
+    forced: bool = False  # --from: run even if done (otherwise a stage done by another process meanwhile is reused)
+
+
+class StageBusy(ConfigError):
+    """Another live process holds the stage's lock."""
 
 
 def stage_key(stage: Stage, upstream_keys: dict[str, str]) -> str:
@@ -130,7 +134,7 @@ def plan(
             action = "reuse"
         else:
             action = "resume" if folder.exists() else "run"
-        items.append(PlanItem(stage, key, folder, action))
+        items.append(PlanItem(stage, key, folder, action, forced=action == "run" and forced))
     return items
 
 
@@ -147,7 +151,9 @@ def execute(
     """Run the plan. A stage whose inputs are not finished is an error, not a silent skip.
 
     With ``wait``, an input this plan skips (another process runs it) is waited
-    for, polling every ``poll_seconds``, instead.
+    for, polling every ``poll_seconds``, instead; so is a stage of this plan that
+    another process is already running (two overlapping ``--stage`` selections).
+    A stage another process finished after this plan was made is reused, not redone.
     """
     results: dict[str, StageResult] = {}
     by_name = {i.stage.name: i for i in items}
@@ -169,8 +175,15 @@ def execute(
                 f"stage {stage.name} needs {', '.join(missing)} first; run without --only/--stage, or with --from, "
                 "or with --wait while another process runs it"
             )
-        with stage_lock(item):
-            results[stage.name] = _run(item, results, log)
+        lock = _lock_or_wait(item, wait, poll_seconds, log)
+        try:
+            if not item.forced and _is_done(item.folder):
+                results[stage.name] = _reuse(item)
+                log(f"[{stage.name}] done by another process meanwhile, reusing {item.folder}")
+            else:
+                results[stage.name] = _run(item, results, log)
+        finally:
+            lock.unlink(missing_ok=True)
     return results
 
 
@@ -185,6 +198,22 @@ def _wait_for(item: PlanItem, waiter: str, poll_seconds: float, log: Callable[[s
     while not _is_done(item.folder):
         time.sleep(poll_seconds)
     return _reuse(item)
+
+
+def _lock_or_wait(item: PlanItem, wait: bool, poll_seconds: float, log: Callable[[str], None]) -> Path:
+    """The stage's lock; with ``wait``, a live holder is waited out (it finishes, and the stage is reused,
+    or it dies, and its lock is taken over) instead of being an error."""
+    announced = False
+    while True:
+        try:
+            return _take_lock(item)
+        except StageBusy:
+            if not wait:
+                raise
+            if not announced:
+                log(f"[{item.stage.name}] another process is running it; waiting ({item.folder})")
+                announced = True
+            time.sleep(poll_seconds)
 
 
 def _run(item: PlanItem, results: dict[str, StageResult], log: Callable[[str], None]) -> StageResult:
@@ -214,9 +243,9 @@ def _run(item: PlanItem, results: dict[str, StageResult], log: Callable[[str], N
     return StageResult(stage.name, item.folder, summary, seconds)
 
 
-@contextmanager
-def stage_lock(item: PlanItem) -> Iterator[None]:
-    """Hold ``<folder>.lock`` while the stage runs; a live holder is an error, a dead one's lock is taken over.
+def _take_lock(item: PlanItem) -> Path:
+    """Create ``<folder>.lock`` for this process and return its path; a live holder is :class:`StageBusy`,
+    a dead one's lock is taken over. The caller deletes the lock when the stage ends.
 
     The lock sits beside the folder, not in it, because a forced re-run deletes
     the folder first, and must not delete another process's work.
@@ -234,17 +263,13 @@ def stage_lock(item: PlanItem) -> Iterator[None]:
                 path.unlink(missing_ok=True)  # left by a process that died; take it over
                 continue
             who = "an unknown process" if holder is None else f"process {holder['pid']} on {holder['host']}"
-            raise ConfigError(
-                f"stage {item.stage.name} is being run by {who} (lock {path}); wait for it, "
+            raise StageBusy(
+                f"stage {item.stage.name} is being run by {who} (lock {path}); wait for it (--wait), "
                 "or delete the lock if that process is gone"
             ) from None
         with os.fdopen(fd, "w") as f:
             json.dump(me, f)
-        break
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
+        return path
 
 
 def _lock_holder(path: Path) -> dict[str, Any] | None:
