@@ -114,12 +114,19 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def augreid_home() -> Path:
+    """Where augreid keeps what it makes for itself (the demo dataset, feature caches, fraction subsets)."""
+    return Path(os.environ.get("AUGREID_HOME", Path.home() / ".cache" / "augreid")).expanduser()
+
+
 def portable_path(path: str | os.PathLike | None, start: str | os.PathLike | None = None) -> str | None:
     """``path`` as committed results should record it: relative to ``start`` (default: the working folder).
 
     A path below ``start``, or beside it (``../shared/data/...``), becomes relative;
-    one that shares nothing but ``/`` with it stays absolute, since a long
-    ``../../..`` chain is no more portable. Relative paths are returned as given.
+    one below :func:`augreid_home` (and not below ``start``) is written ``$AUGREID_HOME/...``,
+    which names the same place on any machine; one that shares nothing but ``/`` with
+    ``start`` stays absolute, since a long ``../../..`` chain is no more portable.
+    Relative paths are returned as given.
     """
     if path is None:
         return None
@@ -127,8 +134,15 @@ def portable_path(path: str | os.PathLike | None, start: str | os.PathLike | Non
     if not os.path.isabs(text):
         return text
     base = os.path.abspath(start if start is not None else os.getcwd())
+    home = os.path.abspath(augreid_home())
+    if _below(text, home) and not _below(text, base):
+        return "$AUGREID_HOME/" + Path(os.path.relpath(text, home)).as_posix()
     common = os.path.commonpath([base, text])
     if common == os.path.dirname(common):  # only the file system root in common
         return text
     relative = os.path.relpath(text, base)
     return relative if relative.count("..") <= 2 else text
+
+
+def _below(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder

@@ -172,12 +172,17 @@ def test_committed_results_hold_no_absolute_paths():
     assert not offenders, offenders
 
 
-def test_portable_path():
+def test_portable_path(monkeypatch):
     import os
 
     from augreid.io import portable_path
 
     here = Path.cwd()
+    monkeypatch.setenv("AUGREID_HOME", str(here.parent / "some-home"))  # beside the checkout, as on a workstation
     assert portable_path(here / "runs" / "x") == os.path.join("runs", "x")
     assert portable_path(here.parent / "shared" / "data") == os.path.join("..", "shared", "data")
     assert portable_path("relative/as/given") == "relative/as/given"
+    # Not "../some-home/subsets/...": that names a folder of this machine only.
+    assert portable_path(here.parent / "some-home" / "subsets" / "p020") == "$AUGREID_HOME/subsets/p020"
+    monkeypatch.setenv("AUGREID_HOME", str(here / "home"))  # a home inside the working folder stays relative
+    assert portable_path(here / "home" / "x") == os.path.join("home", "x")

@@ -9,7 +9,6 @@ fresh one are byte-identical.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +17,9 @@ import numpy as np
 from augreid.data.keypoints import ambiguous_keypoints, keypoint_candidates, read_keypoints_csv
 from augreid.data.market import MarketDataset, load_market, resolve_market_root
 from augreid.errors import KeypointError
+from augreid.io import augreid_home
 
 DEMO_SEED = 0
-
-
-def augreid_home() -> Path:
-    return Path(os.environ.get("AUGREID_HOME", Path.home() / ".cache" / "augreid")).expanduser()
 
 
 def demo_root(seed: int = DEMO_SEED) -> Path:

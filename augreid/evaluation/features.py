@@ -26,7 +26,7 @@ from torchvision.transforms import Compose, Normalize, Resize, ToTensor
 from tqdm import tqdm
 
 from augreid.data.market import GALLERY, QUERY, MarketDataset, read_image
-from augreid.data.sources import augreid_home
+from augreid.io import augreid_home
 from augreid.errors import AugreidError
 from augreid.evaluation.distance import check_device
 from augreid.io import atomic_write_bytes, sha256_file, sha256_text

@@ -31,7 +31,8 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from augreid.data.imaging import write_figure
-from augreid.data.sources import augreid_home, resolve_source
+from augreid.data.sources import resolve_source
+from augreid.io import augreid_home
 from augreid.data.subset import subset_view
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text
