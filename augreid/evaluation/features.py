@@ -26,10 +26,9 @@ from torchvision.transforms import Compose, Normalize, Resize, ToTensor
 from tqdm import tqdm
 
 from augreid.data.market import GALLERY, QUERY, MarketDataset, read_image
-from augreid.io import augreid_home
 from augreid.errors import AugreidError
 from augreid.evaluation.distance import check_device
-from augreid.io import atomic_write_bytes, sha256_file, sha256_text
+from augreid.io import atomic_write_bytes, augreid_home, sha256_file, sha256_text
 from augreid.reid.checkpoint import checkpoint_info, load_reid_model, resolve_checkpoint_path
 
 CACHE_FORMAT = "augreid-features-v1"

@@ -32,10 +32,9 @@ from matplotlib.figure import Figure
 
 from augreid.data.imaging import write_figure
 from augreid.data.sources import resolve_source
-from augreid.io import augreid_home
 from augreid.data.subset import subset_view
 from augreid.errors import ConfigError
-from augreid.io import atomic_write_json, atomic_write_text
+from augreid.io import atomic_write_json, atomic_write_text, augreid_home
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.recipe import DEMO, Recipe
 from augreid.pipeline.report import _recipe_text, software_versions, timings_section
