@@ -8,9 +8,11 @@ torch, numpy and ``augreid.errors``) so that generators can use it too.
 from __future__ import annotations
 
 import os
+import platform
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -158,6 +160,18 @@ def set_rng_state_tensors(state: dict[str, Any]) -> None:
 KERNEL_ENV = ("OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
 
+def cpu_model() -> str:
+    """The CPU's model name: two machines with the same kernels can still differ in speed, and a
+    report's timings and numbers are read against the machine that produced them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def numerics(workers: int | None = None) -> dict[str, Any]:
     """What, besides settings and seed, decides a training's exact numbers (bench/results/reproducibility.md).
 
@@ -168,6 +182,7 @@ def numerics(workers: int | None = None) -> dict[str, Any]:
     """
     record: dict[str, Any] = {
         "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "env": {name: os.environ[name] for name in KERNEL_ENV if name in os.environ},

@@ -266,6 +266,13 @@ def test_fractions_report_has_the_table_the_plot_and_the_subsets(fractions_recip
         history[names["synth"]] = StageResult(
             names["synth"], tmp_path, {"counts": {"planned": 40, "kept": 30, "removed_by_filter": {"pckh": 10}}}
         )
+    # One re-ID run that says what decided its numbers: the report carries it (threads, kernels, CPU).
+    trained = tmp_path / "reid-run"
+    trained.mkdir()
+    runtime = {"threads": 1, "workers": 0, "cpu_capability": "AVX512", "cpu": "Some CPU 9000"}
+    (trained / "run.json").write_text(json.dumps({"runtime": runtime}))
+    name = report.settings["fractions"][0]["stages"]["eval"].replace("eval-", "train-reid-baseline-s0-")
+    history[name] = StageResult(name, tmp_path, {"arm": "baseline", "run_dir": str(trained)})
     folder = tmp_path / "run" / "report-x"
     folder.mkdir(parents=True)
     summary = run_fractions_report(StageContext(report, folder, {}, history))
@@ -275,6 +282,7 @@ def test_fractions_report_has_the_table_the_plot_and_the_subsets(fractions_recip
     md = (tmp_path / "run" / "report.md").read_text()
     assert "| 25 % |" in md and "15.0 ± 1.0" in md and "+5.00 [+4.00, +8.00]" in md  # augmented at 25 %
     assert "-2.00 [-3.00, +1.00]" in md and "(not distinguishable)" in md and "(better)" in md
+    assert f"| {name} | 1 | 0 | AVX512 | Some CPU 9000 |" in md[md.index("## Reproducibility") :]
     assert Path(summary["plot"]).stat().st_size > 1000
     assert (folder / "subset-p025.json").is_file() and (folder / "subset-p050.json").is_file()
 

@@ -92,7 +92,7 @@ def test_missing_package_is_a_one_line_error(monkeypatch, tmp_path):
             raise metadata.PackageNotFoundError(name)
         return real(name)
 
-    monkeypatch.setattr(imagenet.metadata, "distribution", without_it)
+    monkeypatch.setattr(metadata, "distribution", without_it)
     imagenet.imagenet_weights.cache_clear()
     try:
         result = CliRunner().invoke(app, ["train-reid", "--out", str(tmp_path / "run"), "--pretrained", "imagenet"])

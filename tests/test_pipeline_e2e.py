@@ -110,7 +110,9 @@ def test_every_stage_runs_and_the_report_has_the_answer(tiny_run):
     for seed in (0, 1):
         row = next(r for r in reproducibility.splitlines() if r.startswith(f"| train-reid-baseline-s{seed} |"))
         runtime = json.loads((stages[f"train-reid-baseline-s{seed}"] / "run" / "run.json").read_text())["runtime"]
-        assert f"| {runtime['threads']} | {runtime['workers']} | {runtime['cpu_capability']} |" in row
+        assert (
+            f"| {runtime['threads']} | {runtime['workers']} | {runtime['cpu_capability']} | {runtime['cpu']} |" in row
+        )
     # The numbers in the report are the evaluation stage's numbers.
     comparison = json.loads((stages["eval"] / "comparison.json").read_text())
     diff = next(d for d in comparison["differences"] if d["metric"] == "rank1")

@@ -2,7 +2,7 @@
 
 Features are the 1280-d global-average-pooled output of torchvision's
 ``mobilenet_v2().features`` with the offline ImageNet weights
-(``augreid.reid.imagenet.mobilenetv2_imagenet_features``), on images resized
+(``augreid.imagenet.mobilenetv2_imagenet_features``), on images resized
 to ``FEATURE_SIZE`` and ImageNet-normalised. On them:
 
 * the Frechet distance between Gaussians fitted to two feature sets
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augreid.reid.imagenet import mobilenetv2_imagenet_features
+from augreid.imagenet import mobilenetv2_imagenet_features
 
 NAME = "FID-MNv2"
 DISCLAIMER = (

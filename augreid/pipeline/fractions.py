@@ -37,7 +37,7 @@ from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text, augreid_home
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.recipe import DEMO, Recipe
-from augreid.pipeline.report import _recipe_text, software_versions, timings_section
+from augreid.pipeline.report import _recipe_text, reproducibility_section, software_versions, timings_section
 from augreid.pipeline.runner import Stage
 from augreid.pose_estimation import pckh
 
@@ -266,6 +266,7 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
         ),
     )
     timings_section(doc, history)
+    reproducibility_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
     doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
     return doc

@@ -211,6 +211,7 @@ def reproducibility_section(doc: Document, history: dict[str, StageResult]) -> N
                 str(runtime.get("threads", "?")),
                 str(runtime.get("workers", "?")),
                 str(runtime.get("cpu_capability", "not recorded")),
+                str(runtime.get("cpu", "not recorded")),
                 str(runtime.get("deterministic_algorithms", "?")),
                 env,
             ]
@@ -224,7 +225,7 @@ def reproducibility_section(doc: Document, history: dict[str, StageResult]) -> N
             "of the last three changes them (bench/results/reproducibility.md). The CPU kernels follow the machine's "
             "CPU unless ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA pin them."
         ),
-        Table(["stage", "threads", "workers", "CPU kernels", "deterministic algorithms", "environment"], rows),
+        Table(["stage", "threads", "workers", "CPU kernels", "CPU", "deterministic algorithms", "environment"], rows),
     )
 
 

@@ -65,6 +65,8 @@ class TrainConfig:
     gan_loss: Literal["bce", "lsgan", "hinge"] = "bce"  # bce (PG2), lsgan or hinge
     fm_weight: float = 0.0  # feature matching over every discriminator layer (pix2pixHD: 10); multiscale only
     lr_halve_every: int = 0
+    # G1's ImageNet MobileNetV2 feature term beside pose-mask L1 (generators.pg2.perceptual); 0 = PG2's L1 only.
+    perceptual_weight: float = 0.0
     seed: int = 0
 
 
@@ -147,6 +149,8 @@ def _problems(config: PG2Config) -> list[str]:
         problems.append(f"train.batch_size: must be >= 1, got {t.batch_size}")
     if min(t.stage1_steps, t.stage2_steps, t.joint_steps) < 0 or config.total_steps < 1:
         problems.append("train.*_steps: must be >= 0 and add up to at least 1")
+    if t.perceptual_weight < 0:
+        problems.append(f"train.perceptual_weight: must be >= 0, got {t.perceptual_weight}")
     if t.lr_g <= 0 or t.lr_d <= 0:
         problems.append("train.lr_g, train.lr_d: must be positive")
     if min(lg.log_every, lg.image_every, lg.checkpoint_every, lg.keep_last) < 1:

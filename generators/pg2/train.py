@@ -30,7 +30,7 @@ import torch
 
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json
-from augreid.runtime import DistInfo, barrier, init_distributed
+from augreid.runtime import DistInfo, barrier, init_distributed, numerics
 from augreid.versions import git_revision
 from generators.pg2.checkpoint import FORMAT, list_checkpoints
 from generators.pg2.config import PG2Config
@@ -121,6 +121,7 @@ def write_run_info(trainer: Trainer) -> None:
             "device": str(trainer.device),
             "world_size": trainer.dist.world,
             "resumed_at_step": trainer.step,
+            "runtime": numerics(),
             "git": git_revision(),
             "config": cfg.to_dict(),
         },

@@ -28,6 +28,7 @@ from generators.pg2.checkpoint import FORMAT, load_resumable, prune_checkpoints,
 from generators.pg2.config import PG2Config
 from generators.pg2.data import PairDataset, StepBatchSampler
 from generators.pg2.model import PG2
+from generators.pg2.perceptual import PerceptualLoss
 from generators.pg2.preview import preview_grid, save_png
 from generators.pg2.train_data import TrainData
 
@@ -96,6 +97,8 @@ class Trainer:
         self.opt_g2 = torch.optim.Adam(g2.parameters(), lr=t.lr_g, betas=betas) if g2 is not None else None
         self.opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr_d, betas=betas) if disc is not None else None
         self.g1, self.g2, self.d = self._wrap(self.net.g1), self._wrap(self.net.g2), self._wrap(self.disc)
+        # Frozen, outside self.net: never trained, never checkpointed.
+        self.perceptual = PerceptualLoss().to(device) if t.perceptual_weight > 0 else None
         self.step = 0
         self.writer: SummaryWriter | None = None
         self.history: list[dict[str, float]] = []
@@ -214,12 +217,17 @@ class Trainer:
     def step_stage1(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with self._autocast():
             coarse = self.g1(b["condition"], b["target_maps"])
-        loss = losses.pose_mask_l1(coarse, b["target"], b["target_mask"])
-        self._check_finite({"stage1/pose_mask_l1": loss})
+        l1 = losses.pose_mask_l1(coarse, b["target"], b["target_mask"])
+        values = {"stage1/pose_mask_l1": l1}
+        loss = l1
+        if self.perceptual is not None:
+            values["stage1/perceptual"] = self.perceptual(coarse, b["target"], b["target_mask"])
+            loss = l1 + self.cfg.train.perceptual_weight * values["stage1/perceptual"]
+        self._check_finite(values)
         self.opt_g1.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g1.step()
-        return {"stage1/pose_mask_l1": loss.detach()}
+        return {k: v.detach() for k, v in values.items()}
 
     def step_adversarial(self, b: dict[str, torch.Tensor], joint: bool) -> dict[str, torch.Tensor]:
         # stage() gives 2 or 3 only when stage II has steps, i.e. cfg.has_g2.
