@@ -3,7 +3,8 @@
 Stage II's discriminator and GAN loss are options (``model.d_type``,
 ``train.gan_loss``, ``train.fm_weight``): PG2's DCGAN discriminator with BCE,
 or pix2pixHD's multi-scale PatchGANs with LSGAN / hinge and feature matching
-(``generators.pg2.multiscale``). Either way the masked L1 term stays.
+(``generators.pg2.multiscale``). Either way the masked L1 term stays. G1's pose-mask L1
+can gain a perceptual term (``train.perceptual_weight``, ``generators.pg2.perceptual``).
 """
 
 from __future__ import annotations
