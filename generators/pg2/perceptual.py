@@ -14,13 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from augreid.imagenet import mobilenetv2_imagenet_features
+from augreid.imagenet import IMAGENET_MEAN, IMAGENET_STD, mobilenetv2_imagenet_features
 
 # Ends of torchvision's stride-4 (24 channels) and stride-8 (32 channels) stages: at 128x64
 # they are 32x16 and 16x8 maps, fine enough for a limb; deeper stages are mostly 1-4 px wide.
 STAGE_ENDS = (4, 7)
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 class PerceptualLoss(nn.Module):
@@ -36,8 +34,8 @@ class PerceptualLoss(nn.Module):
         self.stages = nn.ModuleList(features[a:b] for a, b in zip(starts, stage_ends))
         for p in self.parameters():
             p.requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.eval()
 
     def train(self, mode: bool = True) -> PerceptualLoss:
