@@ -80,6 +80,27 @@ def test_shipped_recipes_validate(path):
         assert recipe.name
 
 
+def test_a_preset_file_is_found_from_any_directory_and_editing_it_retrains_the_generator(tmp_path, monkeypatch):
+    from augreid.pipeline.stages import build_stages
+
+    preset = (REPO / "generators" / "pg2" / "presets" / "cpu-small.toml").read_text()
+    (tmp_path / "mine.toml").write_text(preset)
+    (tmp_path / "r.toml").write_text('name = "r"\n[generator]\npreset = "mine.toml"\n')
+    monkeypatch.chdir(REPO)  # not the recipe's folder: the preset is relative to the recipe
+
+    def train_gen():
+        recipe = load_recipe(tmp_path / "r.toml")
+        assert recipe.section("generator")["preset"] == str(tmp_path / "mine.toml")
+        stage = next(s for s in build_stages(recipe) if s.name == "train-gen")
+        return stage, {i.stage.name: i.key for i in plan(build_stages(recipe), tmp_path)}["train-gen"]
+
+    stage, key = train_gen()
+    assert stage.settings["resolved"]["model"]["hidden"] == 8
+    (tmp_path / "mine.toml").write_text(preset.replace("hidden = 8 ", "hidden = 16 "))
+    stage, edited = train_gen()
+    assert stage.settings["resolved"]["model"]["hidden"] == 16 and edited != key
+
+
 def _stages(calls: list[str], a_setting: int = 1, b_setting: int = 1) -> list[Stage]:
     def make(name):
         def run(ctx):
@@ -131,6 +152,30 @@ def test_runner_resumes_interrupted_stage(tmp_path):
     execute(items, log=lambda _: None)
     assert calls == ["a", "b", "c", "d"]  # a ran in the first attempt
     assert (items[1].folder / "partial").exists()  # resumed in place, not wiped
+
+
+def test_a_run_folder_can_move_and_be_read_from_any_working_directory(tmp_path, monkeypatch):
+    """Summaries keep paths relative to the run folder, not to the directory the run started in."""
+
+    def write(ctx):
+        (ctx.folder / "weights.txt").write_text("trained")
+        return {"weights": ctx.record(ctx.folder / "weights.txt")}
+
+    def read(ctx):
+        return {"read": ctx.inputs["a"].path("weights").read_text()}
+
+    def stages():
+        return [Stage("a", "a", {}, write), Stage("b", "b", {}, read, depends=("a",))]
+
+    (tmp_path / "start").mkdir()
+    monkeypatch.chdir(tmp_path / "start")
+    execute(plan(stages(), Path("runs") / "r"), log=lambda _: None)  # a relative run folder, as recipes give it
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "start" / "runs" / "r").rename(tmp_path / "moved" / "r")
+    monkeypatch.chdir(tmp_path)
+    items = plan(stages(), Path("moved") / "r", start="b")
+    assert [i.action for i in items] == ["reuse", "run"]
+    assert execute(items, log=lambda _: None)["b"].summary == {"read": "trained"}
 
 
 def test_only_and_from(tmp_path):

@@ -187,6 +187,15 @@ def test_render_and_decode_round_trip_with_missing_joints_and_scaling(warp_check
     np.testing.assert_array_equal(decode_pose(gen.render_pose(doubled, source_size=(2 * H, 2 * W))), pose)
 
 
+def test_joints_at_the_image_border_decode_to_where_they_were_drawn(warp_checkpoint) -> None:
+    """A disk the border cuts (a foot on the bottom row) still gives back its own centre, not its cut centroid."""
+    gen = load_generator(warp_checkpoint)
+    pose = person_pose()
+    pose[KP["Rank"]], pose[KP["Lank"]] = (H - 1, 3), (H - 2, W - 1)
+    pose[KP["nose"]] = (0, 0)
+    np.testing.assert_array_equal(decode_pose(gen.render_pose(pose)), pose)
+
+
 def test_bad_settings_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
         load_config("default", {"widths.arm": 5.0, "widths.feather": -1.0, "colour": "red"})

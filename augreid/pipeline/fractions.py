@@ -361,8 +361,8 @@ def run_fractions_report(ctx) -> dict[str, Any]:
     shutil.copyfile(html, top / "report.html")
     atomic_write_text(top / "report.md", doc.to_markdown(top))
     return {
-        "markdown": str(md),
-        "html": str(html),
-        "fractions_json": str(ctx.folder / "fractions.json"),
-        "plot": str(plot),
+        "markdown": ctx.record(md),
+        "html": ctx.record(html),
+        "fractions_json": ctx.record(ctx.folder / "fractions.json"),
+        "plot": ctx.record(plot),
     }

@@ -22,7 +22,7 @@ from typing import Any
 from augreid import settings
 from augreid.errors import ConfigError
 from augreid.evaluation.options import EvalOptions, GeneratorEvalOptions
-from augreid.pipeline.recipe_checks import generator_problems, model_problems, preset_problems
+from augreid.pipeline.recipe_checks import generator_problems, model_problems, preset_problems, resolved_preset
 from augreid.pipeline.reid_section import RUNNER_KEYS as REID_RUNNER_KEYS
 from augreid.reid.config import PRETRAINED_NAMES, ReidConfig
 from augreid.synth.config import SynthConfig
@@ -164,6 +164,8 @@ def validate(
     else:
         found = preset_problems(recipe["generator"], base_dir)
         problems += found or generator_problems(recipe["generator"], plugin_tables, base_dir)
+        if not found:
+            recipe["generator"]["preset"] = resolved_preset(recipe["generator"]["preset"], base_dir)
     problems += model_problems(recipe["reid"])
     # Imported here: augreid.pipeline.fractions imports this module (Recipe, DEMO).
     from augreid.pipeline.fractions import protocol_problems

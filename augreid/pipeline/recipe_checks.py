@@ -18,7 +18,7 @@ from augreid.reid.checkpoint import model_names
 from generators.base import GeneratorPlugin, generator_plugin
 
 
-def _preset_path(preset: str, base_dir: Path | None) -> Path | None:
+def preset_path(preset: str, base_dir: Path | None) -> Path | None:
     """The file a preset given as a path names (relative to the recipe), or None for a preset name."""
     if not (preset.endswith(".toml") or "/" in preset):
         return None
@@ -27,12 +27,18 @@ def _preset_path(preset: str, base_dir: Path | None) -> Path | None:
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
+def resolved_preset(preset: str | None, base_dir: Path | None) -> str | None:
+    """A preset file's path made absolute, so that training finds it from any working directory; a name as it is."""
+    path = None if preset is None else preset_path(preset, base_dir)
+    return preset if path is None else str(path.resolve())
+
+
 def preset_problems(generator: dict[str, Any], base_dir: Path | None) -> list[str]:
     """A preset must be one the generator ships or an existing ``.toml`` file."""
     preset = generator.get("preset")
     if not isinstance(preset, str):
         return []
-    path = _preset_path(preset, base_dir)
+    path = preset_path(preset, base_dir)
     if path is not None:
         return [] if path.is_file() else [f"generator.preset: preset file {preset} does not exist"]
     try:
@@ -58,7 +64,7 @@ def generator_problems(generator: dict[str, Any], tables: dict[str, Any], base_d
     if loader is None or preset is None:
         return []
     try:
-        loader(_preset_path(preset, base_dir) or preset, settings.flatten(tables))
+        loader(preset_path(preset, base_dir) or preset, settings.flatten(tables))
     except ConfigError as err:
         return [f"generator.{line}" for line in settings.error_lines(err)]
     return []

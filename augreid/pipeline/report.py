@@ -101,7 +101,7 @@ def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> 
         doc.add(Table(["method", *pckh.summary_columns(pose["label"])], rows))
     elif pose and "skipped" in pose:
         doc.add(Paragraph(f"{pose['label']} skipped: {pose['skipped']}"))
-    sheet = Path(quality.summary["contact_sheet"])
+    sheet = quality.path("contact_sheet")
     outputs = " | ".join(quality.summary.get("outputs", ["G1", "refined"]))
     if sheet.is_file():
         doc.add(
@@ -134,7 +134,7 @@ def synth_section(doc: Document, synth: StageResult) -> None:
         "contact_sheet": "Synthetic identities: condition image, then each target pose",
     }
     for stem, path in synth.summary.get("pictures", {}).items():
-        doc.add(Image(Path(path), captions.get(stem, stem.replace("_", " "))))
+        doc.add(Image(synth.resolve(path), captions.get(stem, stem.replace("_", " "))))
 
 
 def reid_section(doc: Document, ev: StageResult) -> None:
@@ -180,11 +180,11 @@ def reid_section(doc: Document, ev: StageResult) -> None:
         )
     for name, path in ev.summary["files"].items():
         if str(path).endswith(".png") and "cmc" in name.lower():
-            doc.add(Image(Path(path), "CMC curves"))
+            doc.add(Image(ev.resolve(path), "CMC curves"))
     for name, path in ev.summary["files"].items():
         if str(path).endswith(".png") and "strip" in name.lower():
             arm = Path(path).stem.removeprefix("strip-")
-            doc.add(Image(Path(path), f"Retrieval strip, {arm}: top-10 per query, green = correct, red = wrong"))
+            doc.add(Image(ev.resolve(path), f"Retrieval strip, {arm}: top-10 per query, green = correct, red = wrong"))
 
 
 def timings_section(doc: Document, history: dict[str, StageResult]) -> None:
@@ -200,8 +200,7 @@ def reproducibility_section(doc: Document, history: dict[str, StageResult]) -> N
     """What decides the exact numbers besides recipe and seed, as each re-ID run recorded it."""
     rows = []
     for name, result in history.items():
-        run_json = Path(result.summary.get("run_dir", "")) / "run.json"
-        if "arm" not in result.summary or not run_json.is_file():
+        if "arm" not in result.summary or not (run_json := result.path("run_dir") / "run.json").is_file():
             continue
         runtime = read_run_json(run_json).get("runtime", {})
         env = ", ".join(f"{k}={v}" for k, v in runtime.get("env", {}).items()) or "-"
@@ -286,4 +285,4 @@ def run_report(ctx: StageContext) -> dict[str, Any]:
     top = ctx.folder.parent
     shutil.copyfile(html, top / "report.html")
     atomic_write_text(top / "report.md", doc.to_markdown(top))
-    return {"markdown": str(md), "html": str(html)}
+    return {"markdown": ctx.record(md), "html": ctx.record(html)}

@@ -10,6 +10,9 @@ hash, and so does everything downstream of it; unaffected stages are reused.
 Several processes may share one run folder (two cores, two ``augreid run
 --stage`` calls): a stage being run holds ``RUN/<stage>-<hash>.lock``, and a
 process told to ``wait`` polls for inputs that another process is producing.
+
+Paths in a stage summary are relative to the run folder (``StageContext.record``,
+``StageResult.path``): the run folder can move, and any working directory reads it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class StageContext:
     inputs: dict[str, "StageResult"]  # finished upstream stages by name
     history: dict[str, "StageResult"] = field(default_factory=dict)  # every stage finished so far
 
+    def record(self, path: str | os.PathLike) -> str:
+        """``path`` as a summary keeps it: relative to the run folder, whatever the working directory."""
+        return os.path.relpath(path, self.folder.parent)
+
 
 @dataclass
 class StageResult:
@@ -57,6 +64,14 @@ class StageResult:
     summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     reused: bool = False
+
+    def path(self, key: str) -> Path:
+        """The path the summary recorded under ``key``."""
+        return self.resolve(self.summary[key])
+
+    def resolve(self, recorded: str | os.PathLike) -> Path:
+        """A path the summary recorded, relative to the run folder (an absolute one stays as it is)."""
+        return self.folder.parent / recorded
 
 
 @dataclass

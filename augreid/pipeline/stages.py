@@ -9,6 +9,7 @@ the augmented arm.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from augreid.pipeline.runner import Stage, StageContext
 from augreid.reid.config import resolve_config
 from augreid.reid.train import train_reid
 from augreid.synth import SynthConfig, synthesize
-from generators.base import generator_plugin
+from generators.base import GeneratorPlugin, generator_plugin
 
 STAGE_KINDS = ("check", "train-gen", "eval-gen", "synth", "train-reid", "eval", "report")
 
@@ -88,12 +89,12 @@ def run_train_gen(ctx: StageContext) -> dict[str, Any]:
     )
     if not result.finished or result.checkpoint is None:
         raise AugreidError(f"generator training stopped at step {result.step}; run again to resume")
-    return {"checkpoint": str(result.checkpoint), "step": result.step, "run_dir": str(result.run_dir)}
+    return {"checkpoint": ctx.record(result.checkpoint), "step": result.step, "run_dir": ctx.record(result.run_dir)}
 
 
 def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
     s = ctx.stage.settings
-    checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
+    checkpoint = ctx.inputs["train-gen"].path("checkpoint")
     report = evaluate_generator(
         checkpoint,
         s["data"]["root"],
@@ -105,8 +106,8 @@ def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
     return {
         "pairs": report["pairs"],
         "methods": report["methods"],
-        "metrics_md": str(ctx.folder / "metrics.md"),
-        "contact_sheet": str(ctx.folder / "contact_sheet.png"),
+        "metrics_md": ctx.record(ctx.folder / "metrics.md"),
+        "contact_sheet": ctx.record(ctx.folder / "contact_sheet.png"),
         "generator": report["generator"],
         "outputs": report["outputs"],
         "realism": report.get("realism"),
@@ -116,7 +117,7 @@ def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
 
 def run_synth(ctx: StageContext) -> dict[str, Any]:
     s = ctx.stage.settings
-    checkpoint = ctx.inputs["train-gen"].summary["checkpoint"]
+    checkpoint = ctx.inputs["train-gen"].path("checkpoint")
     result = synthesize(
         ctx.folder / "synth",
         SynthConfig(**s["options"]),
@@ -126,37 +127,38 @@ def run_synth(ctx: StageContext) -> dict[str, Any]:
         progress=True,
     )
     return {
-        "folder": str(result.out),
+        "folder": ctx.record(result.out),
         "counts": result.counts,
-        "pictures": _synth_pictures(result.out),
+        "pictures": {p.stem: ctx.record(p) for p in sorted(result.out.glob("*.png"))},
         "pckh": (result.summary.get("quality") or {}).get("pckh"),
     }
-
-
-def _synth_pictures(folder: Path) -> dict[str, str]:
-    return {p.stem: str(p) for p in sorted(folder.glob("*.png"))}
 
 
 def run_train_reid(ctx: StageContext) -> dict[str, Any]:
     s = ctx.stage.settings
     overrides = {**s["options"], "data": s["data"]["root"], "seed": s["seed"], "evaluate": False}
     if "synth" in ctx.inputs:
-        overrides["synthetic"] = ctx.inputs["synth"].summary["folder"]
+        overrides["synthetic"] = str(ctx.inputs["synth"].path("folder"))
     config = resolve_config(None, overrides)
     result = train_reid(config, ctx.folder / "run", resume=True, evaluate_rank=None)
-    return {"run_dir": str(result.run_dir), "epoch_seconds": result.epoch_seconds, "arm": s["arm"], "seed": s["seed"]}
+    return {
+        "run_dir": ctx.record(result.run_dir),
+        "epoch_seconds": result.epoch_seconds,
+        "arm": s["arm"],
+        "seed": s["seed"],
+    }
 
 
 def run_eval(ctx: StageContext) -> dict[str, Any]:
     s = ctx.stage.settings
     groups: dict[str, list[Path]] = {}
     for result in ctx.inputs.values():
-        groups.setdefault(result.summary["arm"], []).append(Path(result.summary["run_dir"]))
+        groups.setdefault(result.summary["arm"], []).append(result.path("run_dir"))
     ordered: dict[str, list[Path]] = {arm: groups[arm] for arm in ("baseline", "augmented") if arm in groups}
     options = EvalOptions(**s["options"], cache_dir=str(ctx.folder / "features"))
     comparison = compare_runs(ordered, load_market(s["data"]["root"]), options)
     written = write_comparison_report(comparison, ctx.folder)
-    return {"comparison": result_to_dict(comparison), "files": {k: str(v) for k, v in written.items()}}
+    return {"comparison": result_to_dict(comparison), "files": {k: ctx.record(v) for k, v in written.items()}}
 
 
 # ---------------------------------------------------------------- the plan
@@ -176,6 +178,7 @@ def build_stages(recipe: Recipe) -> list[Stage]:
     gen = recipe.section("generator")
     plugin = generator_plugin(gen["name"])
     tables = {k: v for k, v in gen.items() if isinstance(v, dict)}
+    preset = gen["preset"] or plugin.default_preset
     stages = [
         Stage("check", "check", {"data": data}, run_check),
         Stage(
@@ -184,8 +187,9 @@ def build_stages(recipe: Recipe) -> list[Stage]:
             {
                 "data": data,
                 "generator": gen["name"],
-                "preset": gen["preset"] or plugin.default_preset,
+                "preset": preset,
                 "overrides": settings.flatten(tables),
+                "resolved": _generator_settings(plugin, preset, settings.flatten(tables)),
             },
             run_train_gen,
             depends=("check",),
@@ -213,6 +217,15 @@ def build_stages(recipe: Recipe) -> list[Stage]:
         )
     )
     return stages
+
+
+def _generator_settings(plugin: GeneratorPlugin, preset: str | None, overrides: dict[str, Any]) -> Any:
+    """The plug-in's settings as the preset and the recipe resolve them: the stage's key then covers what a
+    preset file says, not only its name, so that editing a preset in place retrains the generator."""
+    if plugin.load_config is None or preset is None:
+        return None
+    config = plugin.load_config(preset, overrides)
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) and not isinstance(config, type) else config
 
 
 def _train_reid_stages(recipe: Recipe, data: dict[str, Any], stages: list[Stage]) -> list[str]:

@@ -176,8 +176,19 @@ def decode_pose(maps: np.ndarray) -> np.ndarray:
     for j, channel in enumerate(np.asarray(maps)):
         ys, xs = np.nonzero(channel > 0.5)
         if len(ys):
-            pose[j] = (int(round(ys.mean())), int(round(xs.mean())))
+            pose[j] = (_disk_centre(ys, channel.shape[0]), _disk_centre(xs, channel.shape[1]))
     return pose
+
+
+def _disk_centre(coords: np.ndarray, size: int) -> int:
+    """The centre of a disk of ``MARKER_RADIUS`` along one axis from the pixels it covers, read from the edge the
+    image did not cut: a mean would pull a foot at the bottom row (a cut disk) towards the middle."""
+    low, high, r = int(coords.min()), int(coords.max()), int(MARKER_RADIUS)
+    if low > 0:
+        return low + r
+    if high < size - 1:
+        return high - r
+    return (low + high) // 2  # cut on both sides: the image is narrower than the disk
 
 
 @dataclass
