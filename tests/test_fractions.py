@@ -339,5 +339,10 @@ def test_fractions_recipe_runs_end_to_end(fractions_recipe, tmp_path) -> None:
         diff = next(d for d in comparison["differences"] if d["metric"] == "rank1")
         assert row["difference"]["rank1"]["estimate"] == diff["estimate"]
         assert f"{100 * diff['estimate']:+.2f} [{100 * diff['low']:+.2f}, {100 * diff['high']:+.2f}]" in md
+        # Identity retention is judged on the subset only: its gallery is the subset's images, its judge the
+        # fraction's own real-only model.
+        assert row["identity"]["gallery_images"] == row["images"]
+        judge = json.loads((stages[f"eval-gen-{label}"] / "stage.json").read_text())["depends"]
+        assert judge == [f"train-gen-{label}", f"train-reid-baseline-s0-{label}"]
     for rel in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (run_dir / rel).is_file(), rel

@@ -120,6 +120,13 @@ def test_every_stage_runs_and_the_report_has_the_answer(tiny_run):
     # Every picture the Markdown names exists.
     for rel in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
         assert (run_dir / rel).is_file(), rel
+    # eval-gen asks the first seed's real-only model whether generated people keep their identity.
+    quality = json.loads((stages["eval-gen"] / "stage.json").read_text())
+    assert quality["depends"] == ["train-gen", "train-reid-baseline-s0"]
+    identity = quality["summary"]["identity"]
+    assert identity["gallery_identities"] == 60 and set(identity["methods"]) >= {"G1", "copy condition"}
+    for method, scores in identity["methods"].items():
+        assert f"| {method} | {100 * scores['rank1']:.1f} | {100 * scores['mAP']:.1f} | {scores['queries']} |" in report
     synth = json.loads((stages["synth"] / "stage.json").read_text())["summary"]
     assert synth["counts"]["kept"] == 60 * 2  # 60 training identities x K = 2 poses
 

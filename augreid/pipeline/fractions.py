@@ -147,6 +147,7 @@ def fraction_rows(parts: list[dict[str, Any]], history: dict) -> list[dict[str, 
                 "synthetic": {k: synth.get(k) for k in ("planned", "kept", "removed_by_filter")},
                 "generator_quality": quality.get("methods"),
                 "pose_fidelity": quality.get("pose_fidelity"),
+                "identity": quality.get("identity"),
             }
         )
     return rows
@@ -260,9 +261,11 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
     doc.add(
         Heading("Generator by fraction"),
         Table(
-            ["fraction", "method", "mask-SSIM ↑", "masked L1 ↓", *pckh.summary_columns()],
+            ["fraction", "method", "mask-SSIM ↑", "masked L1 ↓", *pckh.summary_columns(), "identity rank-1 % ↑"],
             generator_rows(rows),
-            caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only",
+            caption="eval-gen on held-out pairs of test identities; the generator of each fraction saw its subset only. "
+            "Identity rank-1: synthetic images of the subset's identities found among its real images by the "
+            "fraction's first real-only re-ID model",
         ),
     )
     timings_section(doc, history)
@@ -277,8 +280,10 @@ def generator_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
     for row in rows:
         pose = (row.get("pose_fidelity") or {}).get("methods", {})
+        identity = (row.get("identity") or {}).get("methods", {})
         for method, m in (row.get("generator_quality") or {}).items():
             p = pose.get(method, {})
+            kept = identity.get(method, {}).get("rank1")
             out.append(
                 [
                     f"{100 * row['fraction']:.0f} %",
@@ -286,6 +291,7 @@ def generator_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
                     f"{m['mask_ssim']['mean']:.3f}",
                     f"{m['masked_l1']['mean']:.4f}",
                     *pckh.summary_cells(p),
+                    _pct(kept),
                 ]
             )
     return out

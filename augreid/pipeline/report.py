@@ -101,12 +101,30 @@ def generator_section(doc: Document, gen: StageResult, quality: StageResult) -> 
         doc.add(Table(["method", *pckh.summary_columns(pose["label"])], rows))
     elif pose and "skipped" in pose:
         doc.add(Paragraph(f"{pose['label']} skipped: {pose['skipped']}"))
+    identity_table(doc, quality.summary.get("identity"))
     sheet = quality.path("contact_sheet")
     outputs = " | ".join(quality.summary.get("outputs", ["G1", "refined"]))
     if sheet.is_file():
         doc.add(
             Image(sheet, f"Hardest and easiest held-out pairs (condition | target pose | {outputs} | ground truth)")
         )
+
+
+def identity_table(doc: Document, identity: dict[str, Any] | None) -> None:
+    """Do generated images still look like their person? An image a re-ID model cannot place is label noise."""
+    if not identity:
+        return
+    doc.add(
+        Paragraph(
+            f"Identity retention, judged by the first seed's real-only re-ID model: {identity['protocol']} "
+            f"({identity['gallery_images']} images of {identity['gallery_identities']} identities; chance rank-1 "
+            f"about {_pct(1 / max(identity['gallery_identities'], 1))} %)."
+        ),
+        Table(
+            ["method", "rank-1 % ↑", "mAP % ↑", "queries"],
+            [[m, _pct(v["rank1"]), _pct(v["mAP"]), v["queries"]] for m, v in identity["methods"].items()],
+        ),
+    )
 
 
 def synth_section(doc: Document, synth: StageResult) -> None:

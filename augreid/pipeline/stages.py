@@ -1,10 +1,11 @@
 """The stages of ``augreid run``: thin adapters from a recipe to the same library
 functions the single commands (``train-gen``, ``synth``, ``train-reid``, ``eval``) call.
 
-Data flows one way: check -> train-gen -> eval-gen -> synth -> train-reid
-(baseline and augmented, per seed) -> eval -> report. The baseline arm does not
-depend on the generator, so changing generator or synth settings retrains only
-the augmented arm.
+Data flows one way: check -> train-gen -> synth -> train-reid (baseline and
+augmented, per seed) -> eval -> report, with eval-gen beside them (it reads the
+generator and the first seed's real-only re-ID model, which judges whether the
+generated images keep their identity). The baseline arm does not depend on the
+generator, so changing generator or synth settings retrains only the augmented arm.
 """
 
 from __future__ import annotations
@@ -93,13 +94,17 @@ def run_train_gen(ctx: StageContext) -> dict[str, Any]:
 
 
 def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
+    """The generator's scores, with identity retention judged by the first seed's real-only re-ID model."""
     s = ctx.stage.settings
     checkpoint = ctx.inputs["train-gen"].path("checkpoint")
+    judge = next(r for r in ctx.inputs.values() if r.summary.get("arm") == "baseline")
     report = evaluate_generator(
         checkpoint,
         s["data"]["root"],
         out=ctx.folder,
         test_keypoints=s["data"]["test_keypoints"],
+        train_keypoints=s["data"]["train_keypoints"],
+        reid_model=judge.path("run_dir"),
         progress=True,
         **s["options"],
     )
@@ -112,6 +117,7 @@ def run_eval_gen(ctx: StageContext) -> dict[str, Any]:
         "outputs": report["outputs"],
         "realism": report.get("realism"),
         "pose_fidelity": report.get("pose_fidelity"),
+        "identity": report.get("identity"),
     }
 
 
@@ -194,16 +200,20 @@ def build_stages(recipe: Recipe) -> list[Stage]:
             run_train_gen,
             depends=("check",),
         ),
+        Stage("synth", "synth", {"data": data, "options": recipe.section("synth")}, run_synth, depends=("train-gen",)),
+    ]
+    trained = _train_reid_stages(recipe, data, stages)
+    # After the re-ID runs, whose first real-only model judges identity retention; a process running the
+    # generator's stages reaches it last, having made the synthetic set and trained the augmented arm first.
+    stages.append(
         Stage(
             "eval-gen",
             "eval-gen",
             {"data": data, "options": recipe.section("eval_gen")},
             run_eval_gen,
-            depends=("train-gen",),
-        ),
-        Stage("synth", "synth", {"data": data, "options": recipe.section("synth")}, run_synth, depends=("train-gen",)),
-    ]
-    trained = _train_reid_stages(recipe, data, stages)
+            depends=("train-gen", f"train-reid-baseline-s{recipe.seeds[0]}"),
+        )
+    )
     stages.append(
         Stage("eval", "eval", {"data": data, "options": recipe.section("eval")}, run_eval, depends=tuple(trained))
     )
