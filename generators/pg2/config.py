@@ -67,6 +67,10 @@ class TrainConfig:
     lr_halve_every: int = 0
     # G1's ImageNet MobileNetV2 feature term beside pose-mask L1 (generators.pg2.perceptual); 0 = PG2's L1 only.
     perceptual_weight: float = 0.0
+    # G1's pose-mask L1 between coarse_factor-times average-pooled images (losses.coarse_pose_mask_l1): region
+    # colours, which pixel L1 under misalignment lets go grey; 0 = off.
+    coarse_l1_weight: float = 0.0
+    coarse_factor: int = 8
     seed: int = 0
 
 
@@ -151,6 +155,10 @@ def _problems(config: PG2Config) -> list[str]:
         problems.append("train.*_steps: must be >= 0 and add up to at least 1")
     if t.perceptual_weight < 0:
         problems.append(f"train.perceptual_weight: must be >= 0, got {t.perceptual_weight}")
+    if t.coarse_l1_weight < 0:
+        problems.append(f"train.coarse_l1_weight: must be >= 0, got {t.coarse_l1_weight}")
+    if t.coarse_factor < 1:
+        problems.append(f"train.coarse_factor: must be at least 1, got {t.coarse_factor}")
     if t.lr_g <= 0 or t.lr_d <= 0:
         problems.append("train.lr_g, train.lr_d: must be positive")
     if min(lg.log_every, lg.image_every, lg.checkpoint_every, lg.keep_last) < 1:

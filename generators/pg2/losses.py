@@ -3,6 +3,9 @@
 * Pose-mask L1 (stage I, and the L1 term of stage II):
   ``||(G(I_A, P_B) - I_B) * (1 + M_B)||_1``, averaged over pixels and channels so
   that its scale does not depend on the image size.
+* Coarse pose-mask L1 (optional, stage I): the same distance between images
+  average-pooled ``factor`` times, i.e. the colour of each region, which a
+  misaligned but right-coloured output matches and a grey one does not.
 * Adversarial terms with binary cross-entropy on logits: the generator wants
   D(I_A, fake) = 1; D wants D(I_A, I_B) = 1 and D(I_A, fake) = 0.
 """
@@ -16,6 +19,11 @@ import torch.nn.functional as F
 def pose_mask_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``|pred - target| * (1 + mask)``; ``mask`` is (B, 1, H, W) and broadcasts."""
     return ((pred.float() - target.float()).abs() * (1.0 + mask.float())).mean()
+
+
+def coarse_pose_mask_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, factor: int) -> torch.Tensor:
+    """:func:`pose_mask_l1` between ``factor``-times average-pooled images (and mask)."""
+    return pose_mask_l1(*(F.avg_pool2d(x.float(), factor) for x in (pred, target, mask)))
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

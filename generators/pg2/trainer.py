@@ -218,12 +218,15 @@ class Trainer:
     def step_stage1(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with self._autocast():
             coarse = self.g1(b["condition"], b["target_maps"])
-        l1 = losses.pose_mask_l1(coarse, b["target"], b["target_mask"])
-        values = {"stage1/pose_mask_l1": l1}
-        loss = l1
+        t, target, mask = self.cfg.train, b["target"], b["target_mask"]
+        values = {"stage1/pose_mask_l1": losses.pose_mask_l1(coarse, target, mask)}
+        loss = values["stage1/pose_mask_l1"]
         if self.perceptual is not None:
-            values["stage1/perceptual"] = self.perceptual(coarse, b["target"], b["target_mask"])
-            loss = l1 + self.cfg.train.perceptual_weight * values["stage1/perceptual"]
+            values["stage1/perceptual"] = self.perceptual(coarse, target, mask)
+            loss = loss + t.perceptual_weight * values["stage1/perceptual"]
+        if t.coarse_l1_weight > 0:
+            values["stage1/coarse_l1"] = losses.coarse_pose_mask_l1(coarse, target, mask, t.coarse_factor)
+            loss = loss + t.coarse_l1_weight * values["stage1/coarse_l1"]
         self._check_finite(values)
         self.opt_g1.zero_grad(set_to_none=True)
         loss.backward()
