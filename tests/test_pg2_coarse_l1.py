@@ -8,12 +8,10 @@ from safetensors.torch import load_file
 
 from augreid.errors import ConfigError
 from generators.pg2 import load_preset, losses
-from generators.pg2.train import prepare_data, train_generator
-from test_pg2 import TINY
+from test_pg2_perceptual import train_g1_without_and_with
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-G1_ONLY = {**TINY, "train.stage1_steps": 3, "train.stage2_steps": 0, "train.joint_steps": 0}
 H, W = 64, 32
 
 
@@ -43,12 +41,7 @@ def test_a_one_pixel_shift_costs_little_and_a_lost_colour_costs_a_lot():
 
 
 def test_g1_trains_with_the_term_and_it_changes_the_weights(tmp_path, demo_root):
-    data = prepare_data(load_preset("cpu-small", G1_ONLY), demo_root, progress=False)
-    runs = {}
-    for weight in (0.0, 5.0):
-        cfg = load_preset("cpu-small", {**G1_ONLY, "train.coarse_l1_weight": weight})
-        runs[weight] = train_generator(cfg, demo_root, out=tmp_path / str(weight), progress=False, data=data)
-        assert runs[weight].finished and runs[weight].step == 3
+    runs = train_g1_without_and_with("train.coarse_l1_weight", 5.0, tmp_path, demo_root)
     assert all("stage1/coarse_l1" not in h for h in runs[0.0].history)
     assert all(h["stage1/coarse_l1"] > 0 for h in runs[5.0].history if "stage1/pose_mask_l1" in h)
     plain, with_term = (load_file(str(runs[w].checkpoint)) for w in (0.0, 5.0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -56,13 +58,19 @@ def test_only_the_prediction_gets_gradients_and_the_statistics_stay_imagenets():
     assert all(torch.equal(before[k], v) for k, v in loss.state_dict().items())  # BN running stats untouched
 
 
-def test_g1_trains_with_the_term_and_it_changes_the_weights(tmp_path, demo_root):
+def train_g1_without_and_with(setting: str, weight: float, out, demo_root) -> dict[float, Any]:
+    """Three G1 steps on the demo with ``setting`` at 0 and at ``weight`` (same cached data); both must finish."""
     data = prepare_data(load_preset("cpu-small", G1_ONLY), demo_root, progress=False)
     runs = {}
-    for weight in (0.0, 1.0):
-        cfg = load_preset("cpu-small", {**G1_ONLY, "train.perceptual_weight": weight})
-        runs[weight] = train_generator(cfg, demo_root, out=tmp_path / str(weight), progress=False, data=data)
-        assert runs[weight].finished and runs[weight].step == 3
+    for w in (0.0, weight):
+        cfg = load_preset("cpu-small", {**G1_ONLY, setting: w})
+        runs[w] = train_generator(cfg, demo_root, out=out / str(w), progress=False, data=data)
+        assert runs[w].finished and runs[w].step == 3
+    return runs
+
+
+def test_g1_trains_with_the_term_and_it_changes_the_weights(tmp_path, demo_root):
+    runs = train_g1_without_and_with("train.perceptual_weight", 1.0, tmp_path, demo_root)
     assert all("stage1/perceptual" not in h for h in runs[0.0].history)
     assert all(h["stage1/perceptual"] > 0 for h in runs[1.0].history if "stage1/pose_mask_l1" in h)
     plain, with_term = (load_file(str(runs[w].checkpoint)) for w in (0.0, 1.0))

@@ -183,7 +183,7 @@ def build_stages(recipe: Recipe) -> list[Stage]:
     data = dataset_identity(recipe)
     gen = recipe.section("generator")
     plugin = generator_plugin(gen["name"])
-    tables = {k: v for k, v in gen.items() if isinstance(v, dict)}
+    overrides = settings.flatten({k: v for k, v in gen.items() if isinstance(v, dict)})
     preset = gen["preset"] or plugin.default_preset
     stages = [
         Stage("check", "check", {"data": data}, run_check),
@@ -194,8 +194,8 @@ def build_stages(recipe: Recipe) -> list[Stage]:
                 "data": data,
                 "generator": gen["name"],
                 "preset": preset,
-                "overrides": settings.flatten(tables),
-                "resolved": _generator_settings(plugin, preset, settings.flatten(tables)),
+                "overrides": overrides,
+                "resolved": _generator_settings(plugin, preset, overrides),
             },
             run_train_gen,
             depends=("check",),
