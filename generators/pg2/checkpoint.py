@@ -33,6 +33,7 @@ from generators.pg2.config import PG2Config, PoseConfig
 from augreid.data.pose import scale_pose
 from generators.pg2.data import render_pose_mask, render_pose_maps
 from generators.pg2.model import G1, G2
+from generators.warp.plugin import WarpConfig, WarpGenerator, decode_pose
 
 FORMAT = "augreid-pg2/1"
 
@@ -132,6 +133,7 @@ class PG2Generator(torch.nn.Module):
         self.checkpoint_hash = checkpoint_hash
         self.g1 = G1(full.model)
         self.g2 = G2(full.model) if config["has_g2"] else None
+        self._warper: WarpGenerator | None = None  # model.warp_base only
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -198,16 +200,17 @@ class PG2Generator(torch.nn.Module):
     def generate_outputs(
         self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
     ) -> dict[str, torch.Tensor]:
-        coarse, refined = self.generate_stages(condition, target_maps)
+        coarse, refined = self.generate_stages(condition, target_maps, condition_poses)
         return {"G1": coarse} if refined is None else {"G1": coarse, "refined": refined}
 
     @torch.no_grad()
     def generate_stages(
-        self, condition: torch.Tensor, target_maps: torch.Tensor
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(G1 output, refined output or None), clamped to [-1, 1]."""
+        """(G1 output, refined output or None), clamped to [-1, 1]. ``condition_poses`` feed the warp of
+        ``model.warp_base`` (estimated by MediaPipe when ``None``, as the warp generator does); else unused."""
         condition, target_maps = self._inputs(condition, target_maps)
-        coarse = self.g1(condition, target_maps)
+        coarse = self.g1(condition, target_maps, self._warped(condition, target_maps, condition_poses))
         refined = None if self.g2 is None else (coarse + self.g2(coarse, condition)).clamp(-1, 1)
         return coarse.clamp(-1, 1), refined
 
@@ -216,8 +219,19 @@ class PG2Generator(torch.nn.Module):
         self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None = None
     ) -> torch.Tensor:
         """The refined image when G2 exists, else G1's; ``(B, 3, H, W)`` in [-1, 1] on the model's device."""
-        coarse, refined = self.generate_stages(condition, target_maps)
+        coarse, refined = self.generate_stages(condition, target_maps, condition_poses)
         return coarse if refined is None else refined
+
+    def _warped(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None
+    ) -> torch.Tensor | None:
+        if not self.model_config.warp_base:
+            return None
+        if self._warper is None:
+            self._warper = WarpGenerator(WarpConfig(image_size=self.image_size), {}, self.checkpoint_path)
+        radius = self.pose_config.radius
+        targets = np.stack([decode_pose(maps, radius) for maps in target_maps.detach().cpu().numpy()])
+        return self._warper.warp(condition, targets, condition_poses)
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> PG2Generator:

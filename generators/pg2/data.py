@@ -26,6 +26,7 @@ from augreid.data.market import ImageRecord
 from augreid.errors import DatasetError, KeypointError
 from generators.base import to_tensor_image, to_uint8_image  # noqa: F401  (PG2 modules import them from here)
 from generators.pg2.config import PoseConfig
+from generators.warp.parts import warp_person
 
 
 def render_pose_maps(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:
@@ -57,6 +58,7 @@ class ImageCache:
     maps: np.ndarray  # uint8 packed bits (N, V, 18*H*W/8) for disk maps, float32 (N, V, 18, H, W) otherwise
     masks: np.ndarray  # uint8 (N, V, H, W); V = 2 when the flipped versions are cached
     packed: bool
+    poses: np.ndarray | None = None  # int32 (N, V, 18, 2) (y, x) in the cached images' coordinates
 
     @property
     def size(self) -> tuple[int, int]:
@@ -74,6 +76,11 @@ class ImageCache:
 
     def mask(self, row: int, flipped: bool) -> np.ndarray:
         return self.masks[row, int(flipped)].astype(np.float32)
+
+    def pose(self, row: int, flipped: bool) -> np.ndarray:
+        if self.poses is None:
+            raise DatasetError("this image cache holds no keypoints (built before they were cached)")
+        return self.poses[row, int(flipped)]
 
 
 def build_image_cache(
@@ -97,6 +104,7 @@ def build_image_cache(
     else:
         maps = np.empty((n, variants, 18, h, w), np.float32)
     masks = np.empty((n, variants, h, w), np.uint8)
+    cached_poses = np.empty((n, variants, 18, 2), np.int32)
     for row, name in enumerate(tqdm(names, desc="caching images and poses", unit="img", disable=not progress)):
         if name not in records:
             raise DatasetError(f"image {name} named by a pair is not in the dataset")
@@ -106,18 +114,22 @@ def build_image_cache(
         pose = scale_pose(poses[name], original, (h, w))
         versions = [pose, flip_pose(pose, w)] if with_flip else [pose]
         for v, p in enumerate(versions):
+            cached_poses[row, v] = p
             rendered = render_pose_maps(p, (h, w), cfg)
             maps[row, v] = np.packbits(rendered.astype(bool).ravel()) if packed else rendered
             masks[row, v] = render_pose_mask(p, (h, w), cfg)
-    return ImageCache(list(names), images, maps, masks, packed)
+    return ImageCache(list(names), images, maps, masks, packed, cached_poses)
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Item ``(pair_index, flipped)`` -> condition, target, target pose maps, target mask."""
+    """Item ``(pair_index, flipped)`` -> condition, target, target pose maps, target mask, and with
+    ``warp`` the condition warped into the target pose (``model.warp_base``; made here, per item, as
+    synth makes it: the cache would need 20,000 more images)."""
 
-    def __init__(self, cache: ImageCache, pairs: np.ndarray) -> None:
+    def __init__(self, cache: ImageCache, pairs: np.ndarray, warp: bool = False) -> None:
         self.cache = cache
         self.pairs = np.asarray(pairs, dtype=np.int64)  # (P, 2) rows of the cache
+        self.warp = warp
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -126,12 +138,17 @@ class PairDataset(torch.utils.data.Dataset):
         index, flipped = key
         a, b = self.pairs[index]
         c = self.cache
-        return {
+        item = {
             "condition": to_tensor_image(c.image(a, flipped)),
             "target": to_tensor_image(c.image(b, flipped)),
             "target_maps": torch.from_numpy(c.pose_maps(b, flipped)),
             "target_mask": torch.from_numpy(c.mask(b, flipped))[None],
         }
+        if self.warp:
+            image = np.ascontiguousarray(c.image(a, flipped))
+            warped, _ = warp_person(image, c.pose(a, flipped), c.pose(b, flipped))
+            item["warped"] = to_tensor_image(warped)
+        return item
 
 
 class StepBatchSampler(torch.utils.data.Sampler):

@@ -6,6 +6,9 @@
   ``z_dim`` and back; a symmetric decoder that concatenates the encoder features,
   runs a residual block, then upsamples (nearest) and applies a 1x1 conv, as in
   the authors' code. No batch norm, no dropout.
+* With ``model.warp_base``, G1 also sees the condition image warped part by part
+  into the target pose (``generators.warp``) and outputs a correction of it; its
+  last convolution starts at zero, so training starts from the warp itself.
 * ``G2``: fully convolutional U-Net with N - 2 blocks; input = G1 output +
   condition image; output = a difference map, refined = G1 output + difference.
   Its last convolution starts at zero, so stage II starts from refined == G1.
@@ -83,7 +86,8 @@ class G1(nn.Module):
         self.bottom = (h // 2 ** (n - 1), w // 2 ** (n - 1))
         self.hidden = hidden
         bottom_pixels = self.bottom[0] * self.bottom[1]
-        self.encoder = Encoder(3 + NUM_POSE_CHANNELS, hidden, n, cfg.activation)
+        self.warp_base = cfg.warp_base
+        self.encoder = Encoder(3 + NUM_POSE_CHANNELS + (3 if cfg.warp_base else 0), hidden, n, cfg.activation)
         # No activation around the bottleneck: z is a linear code, as in the paper.
         self.fc_down = nn.Linear(hidden * n * bottom_pixels, cfg.z_dim)
         self.fc_up = nn.Linear(cfg.z_dim, hidden * bottom_pixels)
@@ -103,16 +107,27 @@ class G1(nn.Module):
                 )
                 channels = hidden * (n - i - 1)
         self.out = conv(channels, 3)
+        if cfg.warp_base:  # start from the warp: a correction of zero
+            _zero(self.out)
 
-    def forward(self, condition: torch.Tensor, target_maps: torch.Tensor) -> torch.Tensor:
-        skips = self.encoder(torch.cat([condition, target_maps], dim=1))
+    def forward(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, warped: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``warped``: the condition warped into the target pose; required with ``model.warp_base``, else unused."""
+        inputs = [condition, target_maps]
+        if self.warp_base:
+            if warped is None:
+                raise ValueError("this G1 was built with model.warp_base: it needs the warped condition image")
+            inputs.append(warped)
+        skips = self.encoder(torch.cat(inputs, dim=1))
         z = self.fc_down(skips[-1].flatten(1))
         x = self.fc_up(z).view(-1, self.hidden, *self.bottom)
         for i, block in enumerate(self.dec_blocks):
             x = block(torch.cat([x, skips[-1 - i]], dim=1))
             if i < len(self.ups):
                 x = self.ups[i](x)
-        return self.out(x)
+        out = self.out(x)
+        return out + warped if self.warp_base and warped is not None else out
 
 
 class G2(nn.Module):
@@ -136,9 +151,7 @@ class G2(nn.Module):
         self.out = conv(hidden, 3)
         # Zero difference map at the start of stage II: refined == G1 output, and G2 learns a
         # correction from there instead of first undoing random noise (our choice, not the paper's).
-        nn.init.zeros_(self.out.weight)
-        assert self.out.bias is not None  # conv() makes biased convolutions
-        nn.init.zeros_(self.out.bias)
+        _zero(self.out)
 
     def forward(self, g1_image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         skips = self.encoder(torch.cat([g1_image, condition], dim=1))
@@ -148,6 +161,12 @@ class G2(nn.Module):
             if i < len(self.dec_blocks) - 1:
                 x = self.up(x)
         return self.out(x)
+
+
+def _zero(layer: nn.Conv2d) -> None:
+    nn.init.zeros_(layer.weight)
+    assert layer.bias is not None  # conv() makes biased convolutions
+    nn.init.zeros_(layer.bias)
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -185,8 +204,10 @@ class PG2(nn.Module):
         self.g1 = G1(cfg)
         self.g2 = G2(cfg) if with_g2 else None
 
-    def forward(self, condition: torch.Tensor, target_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        coarse = self.g1(condition, target_maps)
+    def forward(
+        self, condition: torch.Tensor, target_maps: torch.Tensor, warped: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        coarse = self.g1(condition, target_maps, warped)
         if self.g2 is None:
             return coarse, None
         return coarse, coarse + self.g2(coarse, condition)

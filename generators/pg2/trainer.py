@@ -217,7 +217,7 @@ class Trainer:
 
     def step_stage1(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with self._autocast():
-            coarse = self.g1(b["condition"], b["target_maps"])
+            coarse = self.g1(b["condition"], b["target_maps"], b.get("warped"))
         t, target, mask = self.cfg.train, b["target"], b["target_mask"]
         values = {"stage1/pose_mask_l1": losses.pose_mask_l1(coarse, target, mask)}
         loss = values["stage1/pose_mask_l1"]
@@ -240,7 +240,7 @@ class Trainer:
         t = self.cfg.train
         with self._autocast():
             with contextlib.nullcontext() if joint else torch.no_grad():
-                coarse = self.g1(cond, b["target_maps"])
+                coarse = self.g1(cond, b["target_maps"], b.get("warped"))
             refined = coarse + self.g2(coarse, cond)
             pairs_cond = torch.cat([cond, cond])
             # D step: one batch of [real; fake] so that batch norm sees both, as in the authors' code.
@@ -329,7 +329,7 @@ class Trainer:
         )
         workers = self.cfg.runtime.num_workers
         return torch.utils.data.DataLoader(
-            PairDataset(self.data.cache, self.data.pairs),
+            PairDataset(self.data.cache, self.data.pairs, warp=self.cfg.model.warp_base),
             batch_sampler=sampler,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",

@@ -135,20 +135,29 @@ class WarpGenerator:
             raise ValueError(
                 f"condition_poses must be ({condition.shape[0]}, 18, 2), got {tuple(np.shape(condition_poses))}"
             )
+        targets = np.stack([decode_pose(maps) for maps in target_maps.detach().cpu().numpy()])
+        return {"warp": self.warp(condition, targets, condition_poses)}
+
+    def warp(
+        self, condition: torch.Tensor, target_poses: np.ndarray, condition_poses: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """The condition images re-posed to ``(B, 18, 2)`` (y, x) ``target_poses``, in the images' coordinates.
+
+        Also what PG2's ``model.warp_base`` starts from; ``condition_poses`` as in :meth:`generate`."""
         images = to_uint8_image(condition)
         out = []
-        for i, (image, maps) in enumerate(zip(images, target_maps.detach().cpu().numpy())):
+        for i, (image, target) in enumerate(zip(images, np.asarray(target_poses))):
             source = self._estimated_pose(image) if condition_poses is None else np.asarray(condition_poses[i])
             warped, moved = warp_person(
                 image,
                 source.astype(np.int32),
-                decode_pose(maps),
+                np.asarray(target, np.int32),
                 self.config.widths,
                 inpaint=self.config.background == "inpaint",
             )
             self.parts_moved.append(moved)
             out.append(to_tensor_image(warped))
-        return {"warp": torch.stack(out).to(condition.device)}
+        return torch.stack(out).to(condition.device)
 
     def _estimated_pose(self, image: np.ndarray) -> np.ndarray:
         key = hashlib.sha1(image.tobytes()).digest()
@@ -170,20 +179,21 @@ class WarpGenerator:
         return self
 
 
-def decode_pose(maps: np.ndarray) -> np.ndarray:
-    """The ``(18, 2)`` pose back from :meth:`WarpGenerator.render_pose`'s disks (their centres; empty maps = missing)."""
+def decode_pose(maps: np.ndarray, radius: float = MARKER_RADIUS) -> np.ndarray:
+    """The ``(18, 2)`` pose back from disk pose maps of ``radius`` (:meth:`WarpGenerator.render_pose`'s, or PG2's
+    disks): their centres; empty maps = missing."""
     pose = np.full((NUM_KEYPOINTS, 2), MISSING, np.int32)
     for j, channel in enumerate(np.asarray(maps)):
         ys, xs = np.nonzero(channel > 0.5)
         if len(ys):
-            pose[j] = (_disk_centre(ys, channel.shape[0]), _disk_centre(xs, channel.shape[1]))
+            pose[j] = (_disk_centre(ys, channel.shape[0], radius), _disk_centre(xs, channel.shape[1], radius))
     return pose
 
 
-def _disk_centre(coords: np.ndarray, size: int) -> int:
-    """The centre of a disk of ``MARKER_RADIUS`` along one axis from the pixels it covers, read from the edge the
+def _disk_centre(coords: np.ndarray, size: int, radius: float) -> int:
+    """The centre of a disk of ``radius`` along one axis from the pixels it covers, read from the edge the
     image did not cut: a mean would pull a foot at the bottom row (a cut disk) towards the middle."""
-    low, high, r = int(coords.min()), int(coords.max()), int(MARKER_RADIUS)
+    low, high, r = int(coords.min()), int(coords.max()), int(radius)
     if low > 0:
         return low + r
     if high < size - 1:
