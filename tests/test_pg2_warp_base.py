@@ -12,7 +12,7 @@ from generators.base import to_tensor_image, to_uint8_image
 from generators.pg2 import load_preset
 from generators.pg2.checkpoint import load_generator
 from generators.pg2.data import PairDataset, render_pose_maps
-from generators.pg2.model import G1
+from generators.pg2.model import G1, resample
 from generators.pg2.train import prepare_data, train_generator
 from generators.warp.parts import warp_person
 from generators.warp.plugin import decode_pose
@@ -20,7 +20,7 @@ from test_pg2 import TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-WARP_G1 = {**TINY, "model.warp_base": True, "train.stage1_steps": 3, "train.stage2_steps": 0, "train.joint_steps": 0}
+WARP_G1 = {**TINY, "model.warp_base": "flow", "train.stage1_steps": 3, "train.stage2_steps": 0, "train.joint_steps": 0}
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +57,27 @@ def test_items_carry_the_condition_warped_into_the_target_pose(warp_data):
         assert not torch.equal(item["warped"], item["condition"])
 
 
-def test_g1_starts_from_the_warp_and_refuses_to_run_without_it(warp_data):
-    g1 = G1(load_preset("cpu-small", WARP_G1).model)
+@pytest.mark.parametrize("kind", ["residual", "flow"])
+def test_g1_starts_from_the_warp_and_refuses_to_run_without_it(warp_data, kind):
+    g1 = G1(load_preset("cpu-small", {**WARP_G1, "model.warp_base": kind}).model)
     items = [PairDataset(warp_data.cache, warp_data.pairs, warp=True)[(i, False)] for i in range(3)]
     batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
-    assert torch.equal(g1(batch["condition"], batch["target_maps"], batch["warped"]), batch["warped"])
+    start = g1(batch["condition"], batch["target_maps"], batch["warped"])
+    assert torch.allclose(start, batch["warped"], atol=1e-5)  # flow: resampled at the pixel centres
     with pytest.raises(ValueError, match="warp_base"):
         g1(batch["condition"], batch["target_maps"])
+
+
+def test_a_flow_moves_pixels_and_only_the_warps_colours_appear():
+    image = torch.zeros(1, 3, 8, 6)
+    image[0, :, 2, 3] = 1.0  # one white pixel
+    flow = torch.zeros(1, 2, 8, 6)
+    flow[0, 0] = -1.0  # every pixel reads the one above it: the image moves down by one row
+    moved = resample(image, flow)
+    assert moved[0, :, 3, 3].tolist() == pytest.approx([1.0, 1.0, 1.0]) and moved[0, :, 2, 3].abs().max() < 1e-6
+    palette = torch.rand(1, 3, 8, 6) * 2 - 1
+    wild = resample(palette, torch.randn(1, 2, 8, 6) * 3)
+    assert wild.min() >= palette.min() - 1e-6 and wild.max() <= palette.max() + 1e-6  # no colour it did not have
 
 
 def test_a_trained_checkpoint_corrects_the_warp_synth_would_make(tmp_path, demo_root, warp_data):

@@ -225,7 +225,7 @@ class PG2Generator(torch.nn.Module):
     def _warped(
         self, condition: torch.Tensor, target_maps: torch.Tensor, condition_poses: np.ndarray | None
     ) -> torch.Tensor | None:
-        if not self.model_config.warp_base:
+        if self.model_config.warp_base == "off":
             return None
         if self._warper is None:
             self._warper = WarpGenerator(WarpConfig(image_size=self.image_size), {}, self.checkpoint_path)

@@ -34,9 +34,10 @@ class ModelConfig:
     # PatchGANs on the pair at scales 1, 1/2, 1/4, ...).
     d_type: Literal["dcgan", "multiscale"] = "dcgan"
     d_scales: int = 3
-    # G1 corrects the part-wise warp of the condition image into the target pose (generators.warp) instead
-    # of drawing the person from scratch: input condition + pose + warp, output warp + G1's correction.
-    warp_base: bool = False
+    # G1 starts from the part-wise warp of the condition image into the target pose (generators.warp) and sees
+    # it beside condition and pose: "residual" adds a colour correction to it, "flow" moves its pixels by a
+    # predicted flow (colours come only from the warp); "off" is PG2's G1, drawing the person from scratch.
+    warp_base: Literal["off", "residual", "flow"] = "off"
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _problems(config: PG2Config) -> list[str]:
         problems.append(f"model.d_scales: must be 1 to 4, got {m.d_scales}")
     if t.fm_weight < 0 or (t.fm_weight > 0 and m.d_type != "multiscale"):
         problems.append("train.fm_weight: must be >= 0, and > 0 only with model.d_type = 'multiscale'")
-    if m.warp_base and p.map_mode != "disk":
+    if m.warp_base != "off" and p.map_mode != "disk":
         problems.append("model.warp_base: needs pose.map_mode = 'disk' (the warp reads the target joints back from it)")
     if p.radius <= 0 or p.mask_radius <= 0 or p.sigma <= 0:
         problems.append("pose.radius, pose.mask_radius, pose.sigma: must be positive")

@@ -7,8 +7,9 @@
   runs a residual block, then upsamples (nearest) and applies a 1x1 conv, as in
   the authors' code. No batch norm, no dropout.
 * With ``model.warp_base``, G1 also sees the condition image warped part by part
-  into the target pose (``generators.warp``) and outputs a correction of it; its
-  last convolution starts at zero, so training starts from the warp itself.
+  into the target pose (``generators.warp``) and outputs a correction of it: a
+  colour difference ("residual") or a flow that resamples it ("flow"). Its last
+  convolution starts at zero, so training starts from the warp itself.
 * ``G2``: fully convolutional U-Net with N - 2 blocks; input = G1 output +
   condition image; output = a difference map, refined = G1 output + difference.
   Its last convolution starts at zero, so stage II starts from refined == G1.
@@ -22,11 +23,13 @@ All three are resolution-generic: the image size only has to be divisible by
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from generators.pg2.config import ModelConfig
 
 NUM_POSE_CHANNELS = 18
+FLOW_SCALE = 4.0  # pixels per unit of G1's flow output: a few Adam steps move pixels by about one
 
 
 def _activation(name: str) -> nn.Module:
@@ -87,7 +90,8 @@ class G1(nn.Module):
         self.hidden = hidden
         bottom_pixels = self.bottom[0] * self.bottom[1]
         self.warp_base = cfg.warp_base
-        self.encoder = Encoder(3 + NUM_POSE_CHANNELS + (3 if cfg.warp_base else 0), hidden, n, cfg.activation)
+        extra = 0 if cfg.warp_base == "off" else 3
+        self.encoder = Encoder(3 + NUM_POSE_CHANNELS + extra, hidden, n, cfg.activation)
         # No activation around the bottleneck: z is a linear code, as in the paper.
         self.fc_down = nn.Linear(hidden * n * bottom_pixels, cfg.z_dim)
         self.fc_up = nn.Linear(cfg.z_dim, hidden * bottom_pixels)
@@ -106,8 +110,8 @@ class G1(nn.Module):
                     )
                 )
                 channels = hidden * (n - i - 1)
-        self.out = conv(channels, 3)
-        if cfg.warp_base:  # start from the warp: a correction of zero
+        self.out = conv(channels, 2 if cfg.warp_base == "flow" else 3)
+        if cfg.warp_base != "off":  # start from the warp: a correction of zero
             _zero(self.out)
 
     def forward(
@@ -115,7 +119,7 @@ class G1(nn.Module):
     ) -> torch.Tensor:
         """``warped``: the condition warped into the target pose; required with ``model.warp_base``, else unused."""
         inputs = [condition, target_maps]
-        if self.warp_base:
+        if self.warp_base != "off":
             if warped is None:
                 raise ValueError("this G1 was built with model.warp_base: it needs the warped condition image")
             inputs.append(warped)
@@ -127,7 +131,21 @@ class G1(nn.Module):
             if i < len(self.ups):
                 x = self.ups[i](x)
         out = self.out(x)
-        return out + warped if self.warp_base and warped is not None else out
+        if warped is None or self.warp_base == "off":
+            return out
+        return warped + out if self.warp_base == "residual" else resample(warped, out * FLOW_SCALE)
+
+
+def resample(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``image`` read at every pixel's position plus ``flow`` ``(B, 2, H, W)`` (dy, dx in pixels), bilinearly,
+    in float32 (bfloat16 grid coordinates would be off by up to a pixel)."""
+    b, _, h, w = image.shape
+    ys = torch.linspace(-1.0, 1.0, h, device=image.device)
+    xs = torch.linspace(-1.0, 1.0, w, device=image.device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    flow = flow.float()
+    grid = torch.stack([grid_x + flow[:, 1] * (2.0 / max(w - 1, 1)), grid_y + flow[:, 0] * (2.0 / max(h - 1, 1))], -1)
+    return F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 class G2(nn.Module):

@@ -329,7 +329,7 @@ class Trainer:
         )
         workers = self.cfg.runtime.num_workers
         return torch.utils.data.DataLoader(
-            PairDataset(self.data.cache, self.data.pairs, warp=self.cfg.model.warp_base),
+            PairDataset(self.data.cache, self.data.pairs, warp=self.cfg.model.warp_base != "off"),
             batch_sampler=sampler,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
