@@ -12,7 +12,7 @@ from generators.base import to_tensor_image, to_uint8_image
 from generators.pg2 import load_preset
 from generators.pg2.checkpoint import load_generator
 from generators.pg2.data import PairDataset, render_pose_maps
-from generators.pg2.model import G1, resample
+from generators.pg2.model import G1, resample, smooth_flow
 from generators.pg2.train import prepare_data, train_generator
 from generators.warp.parts import warp_person
 from generators.warp.plugin import decode_pose
@@ -78,6 +78,14 @@ def test_a_flow_moves_pixels_and_only_the_warps_colours_appear():
     palette = torch.rand(1, 3, 8, 6) * 2 - 1
     wild = resample(palette, torch.randn(1, 2, 8, 6) * 3)
     assert wild.min() >= palette.min() - 1e-6 and wild.max() <= palette.max() + 1e-6  # no colour it did not have
+
+
+def test_the_flow_is_smooth_over_cells():
+    speckle = torch.randn(1, 2, 16, 8, generator=torch.Generator().manual_seed(0))
+    smooth = smooth_flow(speckle)
+    assert smooth.shape == speckle.shape
+    assert smooth.diff(dim=-1).abs().mean() < 0.3 * speckle.diff(dim=-1).abs().mean()
+    assert torch.allclose(smooth_flow(torch.full((1, 2, 16, 8), 2.5)), torch.full((1, 2, 16, 8), 2.5))
 
 
 def test_a_trained_checkpoint_corrects_the_warp_synth_would_make(tmp_path, demo_root, warp_data):

@@ -30,6 +30,7 @@ from generators.pg2.config import ModelConfig
 
 NUM_POSE_CHANNELS = 18
 FLOW_SCALE = 4.0  # pixels per unit of G1's flow output: a few Adam steps move pixels by about one
+FLOW_CELL = 4  # the flow is smooth over cells of this many pixels (smooth_flow)
 
 
 def _activation(name: str) -> nn.Module:
@@ -133,7 +134,17 @@ class G1(nn.Module):
         out = self.out(x)
         if warped is None or self.warp_base == "off":
             return out
-        return warped + out if self.warp_base == "residual" else resample(warped, out * FLOW_SCALE)
+        if self.warp_base == "residual":
+            return warped + out
+        return resample(warped, smooth_flow(out * FLOW_SCALE))
+
+
+def smooth_flow(flow: torch.Tensor) -> torch.Tensor:
+    """The flow averaged over ``FLOW_CELL``-pixel cells and interpolated back: a per-pixel flow learns to
+    shuffle pixels (a speckle that lowers L1 against a misaligned target); cells keep body parts whole."""
+    h, w = flow.shape[-2:]
+    coarse = F.avg_pool2d(flow.float(), FLOW_CELL, ceil_mode=True)
+    return F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def resample(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
