@@ -80,6 +80,18 @@ def test_a_flow_moves_pixels_and_only_the_warps_colours_appear():
     assert wild.min() >= palette.min() - 1e-6 and wild.max() <= palette.max() + 1e-6  # no colour it did not have
 
 
+def test_g1s_flow_is_bounded_so_it_cannot_read_one_pixel_everywhere(warp_data):
+    g1 = G1(load_preset("cpu-small", WARP_G1).model)
+    with torch.no_grad():
+        g1.out.bias.copy_(torch.tensor([0.0, -50.0]))  # an output that asks to read far to the left
+    item = PairDataset(warp_data.cache, warp_data.pairs, warp=True)[(0, False)]
+    warped = -torch.ones(1, 3, 32, 16)
+    warped[0, :, :, :8] = 1.0  # left half white: reading more than 7 px to the left would bring white to the edge
+    out = g1(item["condition"][None], item["target_maps"][None], warped)
+    assert out[0, :, :, -1].max() < -0.99  # the right edge reads FLOW_MAX = 6 px to its left: still black
+    assert out[0, :, :, 9].min() > 0.99  # and the column 6 px right of the white half turned white
+
+
 def test_the_flow_is_smooth_over_cells():
     speckle = torch.randn(1, 2, 16, 8, generator=torch.Generator().manual_seed(0))
     smooth = smooth_flow(speckle)

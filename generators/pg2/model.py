@@ -29,7 +29,10 @@ from torch import nn
 from generators.pg2.config import ModelConfig
 
 NUM_POSE_CHANNELS = 18
-FLOW_SCALE = 4.0  # pixels per unit of G1's flow output: a few Adam steps move pixels by about one
+# The flow moves a pixel by at most FLOW_MAX pixels (about a limb's width at 128x64): the warp makes the
+# large moves. Unbounded, pose-mask L1 against a misaligned target drives the flow to read one background
+# pixel everywhere within 500 iterations (a flat image is L1's cheapest answer).
+FLOW_MAX = 6.0
 FLOW_CELL = 4  # the flow is smooth over cells of this many pixels (smooth_flow)
 
 
@@ -136,7 +139,7 @@ class G1(nn.Module):
             return out
         if self.warp_base == "residual":
             return warped + out
-        return resample(warped, smooth_flow(out * FLOW_SCALE))
+        return resample(warped, smooth_flow(FLOW_MAX * torch.tanh(out.float())))
 
 
 def smooth_flow(flow: torch.Tensor) -> torch.Tensor:
