@@ -26,7 +26,7 @@ from augreid.data.market import ImageRecord
 from augreid.errors import DatasetError, KeypointError
 from generators.base import to_tensor_image, to_uint8_image  # noqa: F401  (PG2 modules import them from here)
 from generators.pg2.config import PoseConfig
-from generators.warp.parts import warp_person
+from generators.warp.plugin import WarpConfig
 
 
 def render_pose_maps(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:
@@ -58,7 +58,7 @@ class ImageCache:
     maps: np.ndarray  # uint8 packed bits (N, V, 18*H*W/8) for disk maps, float32 (N, V, 18, H, W) otherwise
     masks: np.ndarray  # uint8 (N, V, H, W); V = 2 when the flipped versions are cached
     packed: bool
-    poses: np.ndarray | None = None  # int32 (N, V, 18, 2) (y, x) in the cached images' coordinates
+    poses: np.ndarray  # int32 (N, V, 18, 2) (y, x) in the cached images' coordinates
 
     @property
     def size(self) -> tuple[int, int]:
@@ -78,8 +78,6 @@ class ImageCache:
         return self.masks[row, int(flipped)].astype(np.float32)
 
     def pose(self, row: int, flipped: bool) -> np.ndarray:
-        if self.poses is None:
-            raise DatasetError("this image cache holds no keypoints (built before they were cached)")
         return self.poses[row, int(flipped)]
 
 
@@ -129,7 +127,8 @@ class PairDataset(torch.utils.data.Dataset):
     def __init__(self, cache: ImageCache, pairs: np.ndarray, warp: bool = False) -> None:
         self.cache = cache
         self.pairs = np.asarray(pairs, dtype=np.int64)  # (P, 2) rows of the cache
-        self.warp = warp
+        # The warp generator's default settings: those PG2Generator warps with at inference.
+        self.warp = WarpConfig(image_size=cache.size) if warp else None
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -144,9 +143,8 @@ class PairDataset(torch.utils.data.Dataset):
             "target_maps": torch.from_numpy(c.pose_maps(b, flipped)),
             "target_mask": torch.from_numpy(c.mask(b, flipped))[None],
         }
-        if self.warp:
-            image = np.ascontiguousarray(c.image(a, flipped))
-            warped, _ = warp_person(image, c.pose(a, flipped), c.pose(b, flipped))
+        if self.warp is not None:
+            warped, _ = self.warp.warp_image(c.image(a, flipped), c.pose(a, flipped), c.pose(b, flipped))
             item["warped"] = to_tensor_image(warped)
         return item
 

@@ -37,7 +37,7 @@ def grid_rows(columns: list[torch.Tensor]) -> torch.Tensor:
 @torch.no_grad()
 def preview_grid(net, data, device: torch.device, *, with_g2: bool) -> torch.Tensor:
     """Run the generators on fixed training pairs (evenly spaced, unflipped)."""
-    dataset = PairDataset(data.cache, data.pairs, warp=getattr(net.g1, "warp_base", "off") != "off")
+    dataset = PairDataset(data.cache, data.pairs, warp=net.g1.warp_base != "off")
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(PREVIEW_PAIRS, len(dataset))).round().astype(int))
     items = [dataset[(int(i), False)] for i in picks]
     batch = {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}

@@ -64,6 +64,17 @@ class WarpConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    def warp_image(self, image: np.ndarray, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
+        """uint8 ``image`` whose person stands in ``source`` re-posed to ``target`` with these settings, and how many
+        parts moved: what :class:`WarpGenerator` and PG2's ``model.warp_base`` training both call."""
+        return warp_person(
+            np.ascontiguousarray(image),
+            np.asarray(source, np.int32),
+            np.asarray(target, np.int32),
+            self.widths,
+            inpaint=self.background == "inpaint",
+        )
+
 
 def load_config(preset: str | Path = "default", overrides: Mapping[str, Any] | None = None) -> WarpConfig:
     """``default`` or a TOML file of :class:`WarpConfig` keys, then ``{"section.key": value}`` overrides."""
@@ -148,13 +159,7 @@ class WarpGenerator:
         out = []
         for i, (image, target) in enumerate(zip(images, np.asarray(target_poses))):
             source = self._estimated_pose(image) if condition_poses is None else np.asarray(condition_poses[i])
-            warped, moved = warp_person(
-                image,
-                source.astype(np.int32),
-                np.asarray(target, np.int32),
-                self.config.widths,
-                inpaint=self.config.background == "inpaint",
-            )
+            warped, moved = self.config.warp_image(image, source, target)
             self.parts_moved.append(moved)
             out.append(to_tensor_image(warped))
         return torch.stack(out).to(condition.device)
