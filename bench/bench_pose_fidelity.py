@@ -9,6 +9,8 @@ For each checkpoint: G1 (and the refined output when there is a G2) scored with
 plus mask-SSIM against the real target image. The copy-condition baseline and
 the real target images (the ceiling where keypoints are exact) are scored once.
 ``--every`` scores every checkpoint of a run folder (the training curve).
+``--training-weights`` also scores the weights being trained where a checkpoint holds their
+average (``train.ema_decay``): the same run, with and without averaging.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,14 +45,31 @@ def checkpoints(paths: list[str], every: bool) -> list[Path]:
     return out
 
 
-def score_checkpoint(path: Path, pairs, records, poses, estimator, batch_size: int = 32) -> dict:
+def training_weights(path: Path):
+    """The checkpoint's generator with G1's training weights instead of their average; None without an average."""
+    state = torch.load(path.with_suffix(".state.pt"), map_location="cpu", weights_only=False)
+    if state.get("g1_training") is None:
+        return None
     gen = load_generator(path, "cpu")
+    gen.g1.load_state_dict(state["g1_training"])
+    return gen
+
+
+def score_checkpoint(
+    path: Path, pairs, records, poses, estimator, batch_size: int = 32, with_training: bool = False
+) -> dict:
+    gen = load_generator(path, "cpu")
+    raw = training_weights(path) if with_training else None
     size = gen.image_size
     items, outputs = [], []
     for start in range(0, len(pairs), batch_size):
         batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start : start + batch_size]]
         items += batch
-        outputs += generate_batch(gen, batch)
+        out = generate_batch(gen, batch)
+        if raw is not None:
+            for o, r in zip(out, generate_batch(raw, batch)):
+                o.update({f"{k} (training weights)": v for k, v in r.items()})
+        outputs += out
     targets = np.stack([it.target_pose for it in items])
     row: dict = {
         "checkpoint": path.name,
@@ -57,7 +77,7 @@ def score_checkpoint(path: Path, pairs, records, poses, estimator, batch_size: i
         "preset": gen.config.get("preset"),
         "methods": {},
     }
-    for method in gen.output_names:
+    for method in outputs[0]:
         images = [o[method] for o in outputs]
         fid = pose_fidelity(images, targets, estimator=estimator)["generated"]
         mssim = [
@@ -122,6 +142,7 @@ def main() -> None:
     ap.add_argument("--every", action="store_true")
     ap.add_argument("--out", default=None, help="write OUT.json and OUT.md")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--training-weights", action="store_true", help="also score G1's training weights (ema)")
     ap.add_argument("--label", default=None, help="name shown for the checkpoints (default: their preset)")
     args = ap.parse_args()
     started = time.perf_counter()
@@ -130,7 +151,9 @@ def main() -> None:
     rows, base = [], None
     with EstimatorSpec("mediapipe").build() as estimator:
         for path in checkpoints(args.checkpoints, args.every):
-            row, items, gen = score_checkpoint(path, pairs, records, poses, estimator)
+            row, items, gen = score_checkpoint(
+                path, pairs, records, poses, estimator, with_training=args.training_weights
+            )
             row["preset"] = args.label or row["preset"]
             # Decided from the data, as eval-gen does: only the demo's keypoints are exact; elsewhere
             # (cuhk03-market) they came from MediaPipe and real images score ~1 by construction.

@@ -75,6 +75,9 @@ class TrainConfig:
     # colours, which pixel L1 under misalignment lets go grey; 0 = off.
     coarse_l1_weight: float = 0.0
     coarse_factor: int = 8
+    # Checkpoints hold an exponential moving average of G1's weights over ~1/(1 - ema_decay) steps
+    # (generators.pg2.ema); 0 = the training weights themselves, as PG2.
+    ema_decay: float = 0.0
     seed: int = 0
 
 
@@ -163,6 +166,8 @@ def _problems(config: PG2Config) -> list[str]:
         problems.append(f"train.perceptual_weight: must be >= 0, got {t.perceptual_weight}")
     if t.coarse_l1_weight < 0:
         problems.append(f"train.coarse_l1_weight: must be >= 0, got {t.coarse_l1_weight}")
+    if not 0 <= t.ema_decay < 1:
+        problems.append(f"train.ema_decay: must be in [0, 1), got {t.ema_decay}")
     if t.coarse_factor < 1:
         problems.append(f"train.coarse_factor: must be at least 1, got {t.coarse_factor}")
     if t.lr_g <= 0 or t.lr_d <= 0:

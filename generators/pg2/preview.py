@@ -35,21 +35,21 @@ def grid_rows(columns: list[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def preview_grid(net, data, device: torch.device, *, with_g2: bool) -> torch.Tensor:
+def preview_grid(g1, g2, data, device: torch.device, *, with_g2: bool) -> torch.Tensor:
     """Run the generators on fixed training pairs (evenly spaced, unflipped)."""
-    dataset = PairDataset(data.cache, data.pairs, warp=net.g1.warp_base != "off")
+    dataset = PairDataset(data.cache, data.pairs, warp=g1.warp_base != "off")
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(PREVIEW_PAIRS, len(dataset))).round().astype(int))
     items = [dataset[(int(i), False)] for i in picks]
     batch = {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}
-    was_training = net.training
-    net.eval()
+    modes = [(m, m.training) for m in (g1, g2) if m is not None]
+    for module, _ in modes:
+        module.eval()
     try:
-        coarse = net.g1(batch["condition"], batch["target_maps"], batch.get("warped"))
-        refined = (
-            coarse + net.g2(coarse, batch["condition"]) if with_g2 and net.g2 is not None else torch.zeros_like(coarse)
-        )
+        coarse = g1(batch["condition"], batch["target_maps"], batch.get("warped"))
+        refined = coarse + g2(coarse, batch["condition"]) if with_g2 and g2 is not None else torch.zeros_like(coarse)
     finally:
-        net.train(was_training)
+        for module, was_training in modes:
+            module.train(was_training)
     return grid_rows([batch["condition"], pose_image(batch["target_maps"]), coarse, refined, batch["target"]])
 
 

@@ -5,6 +5,9 @@ Stage II's discriminator and GAN loss are options (``model.d_type``,
 or pix2pixHD's multi-scale PatchGANs with LSGAN / hinge and feature matching
 (``generators.pg2.multiscale``). Either way the masked L1 term stays. G1's pose-mask L1
 can gain a perceptual term (``train.perceptual_weight``, ``generators.pg2.perceptual``).
+With ``train.ema_decay`` > 0, checkpoints hold an exponential moving average of G1's weights
+(``generators.pg2.ema``) and the training weights go to the training state; at the end of
+stage I, G1 becomes its average, so that stage II refines the G1 that inference uses.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from generators.pg2 import multiscale as ms
 from generators.pg2.checkpoint import FORMAT, load_resumable, prune_checkpoints, save_checkpoint
 from generators.pg2.config import PG2Config
 from generators.pg2.data import PairDataset, StepBatchSampler
+from generators.pg2.ema import WeightAverage
 from generators.pg2.model import PG2
 from generators.pg2.perceptual import PerceptualLoss
 from generators.pg2.preview import preview_grid, save_png
@@ -98,6 +102,7 @@ class Trainer:
         self.opt_g2 = torch.optim.Adam(g2.parameters(), lr=t.lr_g, betas=betas) if g2 is not None else None
         self.opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr_d, betas=betas) if disc is not None else None
         self.g1, self.g2, self.d = self._wrap(self.net.g1), self._wrap(self.net.g2), self._wrap(self.disc)
+        self.g1_average = WeightAverage(self.net.g1, t.ema_decay) if t.ema_decay > 0 else None
         # Frozen, outside self.net: never trained, never checkpointed.
         self.perceptual = PerceptualLoss().to(device) if t.perceptual_weight > 0 else None
         self.step = 0
@@ -144,9 +149,20 @@ class Trainer:
             "config": cfg.to_dict(),
         }
 
+    def averaging(self) -> bool:
+        """Whether checkpoints hold G1's average instead of its training weights (stage I with ema_decay)."""
+        return self.g1_average is not None and self.step <= self.stage1_end
+
+    def inference_g1(self) -> torch.nn.Module:
+        return self.g1_average.module if self.g1_average is not None and self.averaging() else self.net.g1
+
     def training_state(self) -> dict[str, Any]:
+        average = self.g1_average
         return {
             "step": self.step,
+            # The weights being trained, when the checkpoint's G1 is their average.
+            "g1_training": self.net.g1.state_dict() if average is not None and self.averaging() else None,
+            "g1_average_updates": None if average is None else average.updates,
             "disc": None if self.disc is None else self.disc.state_dict(),
             "opt_g1": self.opt_g1.state_dict(),
             "opt_g2": None if self.opt_g2 is None else self.opt_g2.state_dict(),
@@ -160,7 +176,7 @@ class Trainer:
             return None
         g2 = self.net.g2 if self.step > self.stage1_end else None
         self.last_checkpoint = save_checkpoint(
-            self.ckpt_dir, self.step, self.net.g1, g2, self.meta(), self.training_state()
+            self.ckpt_dir, self.step, self.inference_g1(), g2, self.meta(), self.training_state()
         )
         prune_checkpoints(self.ckpt_dir, self.cfg.log.keep_last, keep_steps={self.stage1_end})
         return self.last_checkpoint
@@ -175,7 +191,10 @@ class Trainer:
         if _compare_configs(state["config"], self.cfg.to_dict(), self.run_dir, stage2_trained):
             for key in ("disc", "opt_g2", "opt_d"):  # untrained stage-II parts of another layout start fresh
                 state[key] = None
-        self.net.g1.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("g1.")})
+        g1 = {k[3:]: v for k, v in tensors.items() if k.startswith("g1.")}
+        self.net.g1.load_state_dict(state["g1_training"] if state.get("g1_training") is not None else g1)
+        if self.g1_average is not None:
+            self.g1_average.load(g1, state.get("g1_average_updates") or 0)
         if self.net.g2 is not None and any(k.startswith("g2.") for k in tensors):
             self.net.g2.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("g2.")})
         for module, key in (
@@ -308,7 +327,9 @@ class Trainer:
     def log_images(self) -> None:
         if not self.dist.is_main:
             return
-        grid = preview_grid(self.net, self.data, self.device, with_g2=self.step > self.stage1_end)
+        grid = preview_grid(
+            self.inference_g1(), self.net.g2, self.data, self.device, with_g2=self.step > self.stage1_end
+        )
         if self.writer is not None:
             self.writer.add_image("samples/condition|target_pose|G1|refined|target", grid, self.step)
         save_png(grid, self.run_dir / "samples" / f"step_{self.step:08d}.png")
@@ -367,6 +388,8 @@ class Trainer:
                 except _NonFinite as err:
                     self._diverged(err, stage)
                 self.step += 1
+                if stage == 1:
+                    self._average_g1()
                 bar.update(1)
                 if self.step % log.log_every == 0 or self.step == end:
                     now = time.monotonic()
@@ -388,6 +411,13 @@ class Trainer:
         if self.writer is not None:
             self.writer.flush()
         return self.step >= self.total
+
+    def _average_g1(self) -> None:
+        if self.g1_average is None:
+            return
+        self.g1_average.update(self.net.g1)
+        if self.step == self.stage1_end < self.total:  # stage II and joint training start from the averaged G1
+            self.net.g1.load_state_dict(self.g1_average.module.state_dict())
 
     def _diverged(self, err: "_NonFinite", stage: int) -> None:
         """Save the current weights if they are still finite, then stop with a clear message."""
