@@ -16,6 +16,7 @@ average (``train.ema_decay``): the same run, with and without averaging.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -45,21 +46,22 @@ def checkpoints(paths: list[str], every: bool) -> list[Path]:
     return out
 
 
-def training_weights(path: Path):
-    """The checkpoint's generator with G1's training weights instead of their average; None without an average."""
+def training_weights(path: Path, gen):
+    """A copy of ``gen`` (loaded from ``path``) with G1's training weights instead of their average; None
+    when the checkpoint holds no average."""
     state = torch.load(path.with_suffix(".state.pt"), map_location="cpu", weights_only=False)
     if state.get("g1_training") is None:
         return None
-    gen = load_generator(path, "cpu")
-    gen.g1.load_state_dict(state["g1_training"])
-    return gen
+    raw = copy.deepcopy(gen)
+    raw.g1.load_state_dict(state["g1_training"])
+    return raw
 
 
 def score_checkpoint(
     path: Path, pairs, records, poses, estimator, batch_size: int = 32, with_training: bool = False
 ) -> dict:
     gen = load_generator(path, "cpu")
-    raw = training_weights(path) if with_training else None
+    raw = training_weights(path, gen) if with_training else None
     size = gen.image_size
     items, outputs = [], []
     for start in range(0, len(pairs), batch_size):

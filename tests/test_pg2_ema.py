@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from augreid.errors import ConfigError
 from generators.pg2 import load_preset
 from generators.pg2.checkpoint import load_generator
 from generators.pg2.ema import WeightAverage
@@ -68,7 +69,5 @@ def test_stage_two_refines_the_averaged_g1(tmp_path, demo_root):
 
 
 def test_a_decay_outside_zero_to_one_is_rejected():
-    from augreid.errors import ConfigError
-
     with pytest.raises(ConfigError, match="train.ema_decay"):
         load_preset("cpu-small", {"train.ema_decay": 1.0})

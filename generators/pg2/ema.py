@@ -23,8 +23,6 @@ class WeightAverage:
     """``torch.optim.swa_utils.AveragedModel`` with an EMA that warms up, and plain state dicts."""
 
     def __init__(self, module: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-
         def ema(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor | int) -> torch.Tensor:
             d = _decay_at(decay, int(updates))
             return averaged * d + current * (1.0 - d)

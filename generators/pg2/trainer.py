@@ -149,20 +149,20 @@ class Trainer:
             "config": cfg.to_dict(),
         }
 
-    def averaging(self) -> bool:
-        """Whether checkpoints hold G1's average instead of its training weights (stage I with ema_decay)."""
-        return self.g1_average is not None and self.step <= self.stage1_end
+    def checkpointed_average(self) -> WeightAverage | None:
+        """G1's average while checkpoints hold it instead of the training weights (stage I with ema_decay)."""
+        return self.g1_average if self.step <= self.stage1_end else None
 
     def inference_g1(self) -> torch.nn.Module:
-        return self.g1_average.module if self.g1_average is not None and self.averaging() else self.net.g1
+        average = self.checkpointed_average()
+        return self.net.g1 if average is None else average.module
 
     def training_state(self) -> dict[str, Any]:
-        average = self.g1_average
         return {
             "step": self.step,
             # The weights being trained, when the checkpoint's G1 is their average.
-            "g1_training": self.net.g1.state_dict() if average is not None and self.averaging() else None,
-            "g1_average_updates": None if average is None else average.updates,
+            "g1_training": None if self.checkpointed_average() is None else self.net.g1.state_dict(),
+            "g1_average_updates": None if self.g1_average is None else self.g1_average.updates,
             "disc": None if self.disc is None else self.disc.state_dict(),
             "opt_g1": self.opt_g1.state_dict(),
             "opt_g2": None if self.opt_g2 is None else self.opt_g2.state_dict(),
