@@ -12,7 +12,7 @@ without it the report says the arm is pending. Runs are resumable: run folders
 live under ``--runs-dir`` and an interrupted benchmark continues where it stopped.
 
     python bench/bench_reid.py --epochs 3 --seeds 0 1 2
-    python bench/bench_reid.py --synthetic runs/synth --synthetic-ratio 0.25 --label-scheme lsro
+    python bench/bench_reid.py --synthetic runs/synth --synthetic-per-batch 8 --label-scheme lsro
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Market-layout dataset root")
     parser.add_argument("--synthetic", type=Path, default=None, help="synthetic folder for the augmented arm")
-    parser.add_argument("--synthetic-ratio", type=float, default=None)
+    parser.add_argument("--synthetic-per-batch", type=int, default=8, help="synthetic images on top of each batch")
     parser.add_argument("--max-synthetic-per-id", type=int, default=None)
     parser.add_argument("--label-scheme", default="same-id", choices=("same-id", "lsro", "smoothed-id"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -50,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=None, help="default: train-reid's default")
     parser.add_argument("--width", type=int, default=None, help="default: train-reid's default")
     parser.add_argument("--lr", type=float, default=None, help="default: train-reid's default")
-    parser.add_argument("--max-iters-per-epoch", type=int, default=None, help="cut epochs short (smoke runs)")
+    parser.add_argument("--iters-per-epoch", type=int, default=None, help="optimizer steps per epoch (default: a pass)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the bench machine is shared)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, default=Path(tempfile.gettempdir()) / "augreid-bench-reid")
@@ -67,7 +67,7 @@ def arm_settings(args: argparse.Namespace, augmented: bool) -> dict:
         "height": args.height,
         "width": args.width,
         "lr": args.lr,
-        "max_iters_per_epoch": args.max_iters_per_epoch,
+        "iters_per_epoch": args.iters_per_epoch,
         "threads": args.threads,
         "workers": args.workers,
         "evaluate": True,
@@ -76,7 +76,7 @@ def arm_settings(args: argparse.Namespace, augmented: bool) -> dict:
         settings.update(
             {
                 "synthetic": str(args.synthetic),
-                "synthetic_ratio": args.synthetic_ratio,
+                "synthetic_per_batch": args.synthetic_per_batch,
                 "max_synthetic_per_id": args.max_synthetic_per_id,
                 "label_scheme": args.label_scheme,
             }

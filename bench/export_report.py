@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SAFE = ("cmc.png", "target_poses.png", "fractions.png")  # curves and skeletons only
+SAFE = ("cmc.png", "target_poses.png", "fractions.png", "learning_curve.png")  # curves and skeletons only
 PER_STAGE = ("eval-*/comparison.json", "eval-gen-*/metrics.md", "eval-gen-*/metrics.json", "synth-*/synth/synth.json")
-PER_RUN = ("report-*/fractions.json", "report-*/subset-*.json")
+PER_RUN = ("report-*/fractions.json", "report-*/runs.json", "report-*/learning_curve.json", "report-*/subset-*.json")
 
 
 def portable_text(text: str) -> str:

@@ -25,7 +25,7 @@ TINY = {
     "width": 32,
     "epochs": 1,
     "batch_size": 16,
-    "max_iters_per_epoch": 2,
+    "iters_per_epoch": 2,
     "workers": 0,
     "threads": 1,
     "evaluate": False,
@@ -162,7 +162,7 @@ def test_bot_under_torchrun_with_gloo_and_two_processes(tmp_path, demo_root):
         "--device",
         "cpu",
         "--set",
-        "max_iters_per_epoch=4",
+        "iters_per_epoch=4",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -187,7 +187,7 @@ def test_torchreid_engines_refuse_torchrun(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_same_settings_seed_and_threads_give_the_same_weights(tmp_path, demo_root, workers):
-    settings = {**TINY, "data": str(demo_root), "method": "bot", "workers": workers, "max_iters_per_epoch": 3}
+    settings = {**TINY, "data": str(demo_root), "method": "bot", "workers": workers, "iters_per_epoch": 3}
     config = resolve_config(overrides=settings)
     first = train_reid(config, tmp_path / "a", progress=False)
     second = train_reid(config, tmp_path / "b", progress=False)

@@ -330,7 +330,7 @@ def test_group_scores_mean_std_across_seeds():
     assert diff.group == "augmented" and diff.baseline == "baseline"
     assert diff.ci.estimate == pytest.approx(groups[1].mean["mAP"] - groups[0].mean["mAP"])
     assert diff.ci.low > 0
-    assert {d.metric for d in diffs} == {"rank1", "rank5", "mAP"}
+    assert {d.metric for d in diffs} == {"rank1", "rank5", "mAP", "mINP"}
 
 
 # ---------------------------------------------------------------- options

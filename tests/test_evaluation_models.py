@@ -115,8 +115,8 @@ def test_eval_of_tiny_model_matches_torchreid_and_writes_reports(demo, runs, opt
     assert data["protocol"]["bootstrap"]["resamples"] == 200
     assert {"torch", "torchreid", "numpy"} <= set(data["versions"])
     assert data["runs"][0]["mAP"] == pytest.approx(mean_ap, abs=1e-6)
-    assert [d["metric"] for d in data["differences"]] == ["rank1", "rank5", "rank10", "rank20", "mAP"]
-    diff = data["differences"][-1]
+    assert [d["metric"] for d in data["differences"]] == ["rank1", "rank5", "rank10", "rank20", "mAP", "mINP"]
+    diff = data["differences"][-2]
     assert diff["estimate"] == pytest.approx(data["runs"][1]["mAP"] - data["runs"][0]["mAP"])
     assert diff["low"] <= diff["estimate"] <= diff["high"]
     report = written["markdown"].read_text()

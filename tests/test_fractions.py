@@ -174,12 +174,12 @@ min_quality = {}
 
 [reid]
 model = "osnet_x0_25"
-epochs = 1
+epochs = 2
 batch_size = 32
 height = 64
 width = 32
 lr = 0.001
-synthetic_ratio = 0.25
+synthetic_per_batch = 4
 
 [eval]
 flip = false
@@ -214,15 +214,22 @@ def test_every_fraction_runs_the_whole_plan_on_its_own_subset(fractions_recipe, 
     _, dataset = demo
     stages = {s.name: s for s in build_stages(load_recipe(fractions_recipe))}
     for label, fraction in (("p025", 0.25), ("p050", 0.5)):
-        expected = {f"{k}-{label}" for k in ("check", "train-gen", "eval-gen", "synth", "eval")} | {
-            f"train-reid-{arm}-s{seed}-{label}" for arm in ("baseline", "augmented") for seed in (0, 1)
-        }
+        expected = (
+            {f"{k}-{label}" for k in ("check", "train-gen", "eval-gen", "synth", "eval")}
+            | {f"train-reid-{arm}-s{seed}-{label}" for arm in ("baseline", "copy", "augmented") for seed in (0, 1)}
+            | {f"synth-copy-{label}"}
+        )
         assert expected <= set(stages)
         roots = {stages[n].settings["data"]["root"] for n in expected if "data" in stages[n].settings}
         assert len(roots) == 1  # generator, synth and both arms share one subset
         view = load_market(roots.pop())
         assert len(view.train) == round(fraction * len(dataset.train))
         assert stages[f"train-reid-augmented-s0-{label}"].depends == (f"check-{label}", f"synth-{label}")
+        assert stages[f"train-reid-copy-s0-{label}"].depends == (f"check-{label}", f"synth-copy-{label}")
+        assert stages[f"synth-copy-{label}"].depends == (f"synth-{label}",)
+        # Every arm trains with the same settings but for its extra images.
+        options = {arm: stages[f"train-reid-{arm}-s1-{label}"].settings["options"] for arm in ("copy", "augmented")}
+        assert options["copy"] == options["augmented"]
         assert stages[f"synth-{label}"].depends == (f"train-gen-{label}",)
     report = stages["report"]
     assert [p["fraction"] for p in report.settings["fractions"]] == [0.25, 0.5]
@@ -243,10 +250,11 @@ def _comparison(base: float, gain: float) -> dict:
             "std": {"rank1": 0.01, "mAP": 0.005},
             "ci": {"rank1": ci(v), "mAP": ci(v / 2)},
         }
-        for arm, v in (("baseline", base), ("augmented", base + gain))
+        for arm, v in (("baseline", base), ("copy", base + gain / 2), ("augmented", base + gain))
     ]
     diffs = [
-        {"group": "augmented", "baseline": "baseline", "metric": m, **ci(g), "low": g - 0.01, "high": g + 0.03}
+        {"group": group, "baseline": ref, "metric": m, **ci(g * k), "low": g * k - 0.01, "high": g * k + 0.03}
+        for group, ref, k in (("copy", "baseline", 0.5), ("augmented", "baseline", 1), ("augmented", "copy", 0.5))
         for m, g in (("rank1", gain), ("mAP", gain / 2))
     ]
     return {"groups": groups, "differences": diffs}
@@ -272,16 +280,22 @@ def test_fractions_report_has_the_table_the_plot_and_the_subsets(fractions_recip
     runtime = {"threads": 1, "workers": 0, "cpu_capability": "AVX512", "cpu": "Some CPU 9000"}
     (trained / "run.json").write_text(json.dumps({"runtime": runtime}))
     name = report.settings["fractions"][0]["stages"]["eval"].replace("eval-", "train-reid-baseline-s0-")
-    history[name] = StageResult(name, tmp_path, {"arm": "baseline", "run_dir": str(trained)})
+    history[name] = StageResult(name, tmp_path, {"arm": "baseline", "seed": 0, "run_dir": str(trained)})
     folder = tmp_path / "run" / "report-x"
     folder.mkdir(parents=True)
     summary = run_fractions_report(StageContext(report, folder, {}, history))
     data = json.loads((folder.parent / summary["fractions_json"]).read_text())
     assert [r["fraction"] for r in data["fractions"]] == [0.25, 0.5]
-    assert data["fractions"][0]["difference"]["rank1"]["estimate"] == pytest.approx(0.05)
+    assert data["fractions"][0]["differences"]["augmented − baseline"]["rank1"]["estimate"] == pytest.approx(0.05)
+    assert data["fractions"][0]["differences"]["augmented − copy"]["rank1"]["estimate"] == pytest.approx(0.025)
     md = (tmp_path / "run" / "report.md").read_text()
     assert "| 25 % |" in md and "15.0 ± 1.0" in md and "+5.00 [+4.00, +8.00]" in md  # augmented at 25 %
-    assert "-2.00 [-3.00, +1.00]" in md and "(not distinguishable)" in md and "(better)" in md
+    assert (
+        "| augmented | 2 | 15.0 ± 1.0 | 7.5 ± 0.5 | - ± - | +5.00 [+4.00, +8.00] | +2.50 [+1.50, +5.50] | +2.50" in md
+    )
+    assert "-2.00 [-3.00, +1.00] vs baseline (not distinguishable" in md and "(better)" in md
+    runs = json.loads((folder / "runs.json").read_text())
+    assert [(r["arm"], r["seed"]) for r in runs] == [("baseline", 0)]
     assert f"| {name} | 1 | 0 | AVX512 | Some CPU 9000 |" in md[md.index("## Reproducibility") :]
     assert (folder.parent / summary["plot"]).stat().st_size > 1000
     assert (folder / "subset-p025.json").is_file() and (folder / "subset-p050.json").is_file()
@@ -336,8 +350,8 @@ def test_fractions_recipe_runs_end_to_end(fractions_recipe, tmp_path) -> None:
     md = (run_dir / "report.md").read_text()
     for row, label in zip(fractions, ("p025", "p050")):
         comparison = json.loads((stages[f"eval-{label}"] / "comparison.json").read_text())
-        diff = next(d for d in comparison["differences"] if d["metric"] == "rank1")
-        assert row["difference"]["rank1"]["estimate"] == diff["estimate"]
+        diff = next(d for d in comparison["differences"] if d["metric"] == "rank1" and d["group"] == "augmented")
+        assert row["differences"][f"augmented − {diff['baseline']}"]["rank1"]["estimate"] == diff["estimate"]
         assert f"{100 * diff['estimate']:+.2f} [{100 * diff['low']:+.2f}, {100 * diff['high']:+.2f}]" in md
         # Identity retention is judged on the subset only: its gallery is the subset's images, its judge the
         # fraction's own real-only model.

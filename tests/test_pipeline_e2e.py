@@ -89,12 +89,13 @@ def _stage_dirs(run_dir: Path) -> dict[str, Path]:
 def test_every_stage_runs_and_the_report_has_the_answer(tiny_run):
     _, run_dir, output = tiny_run
     stages = _stage_dirs(run_dir)
-    expected = {"check", "train-gen", "eval-gen", "synth", "eval", "report"} | {
-        f"train-reid-{arm}-s{seed}" for arm in ("baseline", "augmented") for seed in (0, 1)
+    expected = {"check", "train-gen", "eval-gen", "synth", "synth-copy", "eval", "report"} | {
+        f"train-reid-{arm}-s{seed}" for arm in ("baseline", "copy", "augmented") for seed in (0, 1)
     }
     assert set(stages) == expected
     report = (run_dir / "report.md").read_text()
     assert "**Answer:** augmented minus baseline rank-1" in report
+    assert "**Answer:** augmented minus copy rank-1" in report  # the control a generator has to beat
     for section in (
         "## Dataset",
         "## Generator (pg2)",
@@ -115,8 +116,8 @@ def test_every_stage_runs_and_the_report_has_the_answer(tiny_run):
         )
     # The numbers in the report are the evaluation stage's numbers.
     comparison = json.loads((stages["eval"] / "comparison.json").read_text())
-    diff = next(d for d in comparison["differences"] if d["metric"] == "rank1")
-    assert f"{100 * diff['estimate']:+.2f} points" in report
+    for diff in (d for d in comparison["differences"] if d["metric"] == "rank1" and d["group"] == "augmented"):
+        assert f"augmented minus {diff['baseline']} rank-1 = {100 * diff['estimate']:+.2f} points" in report
     # Every picture the Markdown names exists.
     for rel in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
         assert (run_dir / rel).is_file(), rel

@@ -12,7 +12,7 @@ import torch
 from augreid.errors import ConfigError
 from augreid.reid.config import resolve_config
 from augreid.reid.losses import SyntheticAwareTripletLoss, SyntheticLabelCrossEntropy
-from augreid.reid.sampler import MixedBatchSampler, synthetic_per_batch
+from augreid.reid.sampler import MixedBatchSampler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -103,19 +103,30 @@ def _items(real_pids, synth_pids):
     return items
 
 
-def test_mixed_batches_hold_exactly_the_synthetic_share():
+def test_synthetic_images_come_on_top_of_the_real_batch():
     random.seed(0)
     items = _items([p for p in range(10) for _ in range(4)], list(range(10)) * 2)
     real = [i for i, x in enumerate(items) if x[3] == 0]
     synth = [i for i, x in enumerate(items) if x[3] == 1]
-    k = synthetic_per_batch(8, 0.25, 4, identity=False)
-    assert k == 2
-    sampler = MixedBatchSampler(items, real, synth, 8, k)
+    sampler = MixedBatchSampler(items, real, synth, 8, 2)
     batches = list(sampler)
-    assert len(batches) == len(sampler) == 40 // 6
-    assert all(len(b) == 8 and sum(items[i][3] for i in b) == 2 for b in batches)
+    assert len(batches) == len(sampler) == 40 // 8  # an epoch is one pass over the real images
+    assert all(len(b) == 10 and sum(items[i][3] for i in b) == 2 for b in batches)
     seen_real = [i for b in batches for i in b if items[i][3] == 0]
-    assert len(seen_real) == len(set(seen_real))  # each real image at most once per epoch
+    assert len(seen_real) == len(set(seen_real)) == 40  # each real image once per epoch
+
+
+def test_real_only_and_augmented_arms_take_the_same_steps_with_the_same_real_batches():
+    items = _items([p for p in range(10) for _ in range(4)], list(range(10)) * 2)
+    real = [i for i, x in enumerate(items) if x[3] == 0]
+    synth = [i for i, x in enumerate(items) if x[3] == 1]
+    arms = {}
+    for name, extra, pool in (("baseline", 0, []), ("augmented", 4, synth)):
+        random.seed(3)
+        sampler = MixedBatchSampler(items, real, pool, 8, extra, identity=True, num_instances=4)
+        arms[name] = [[i for i in b if items[i][3] == 0] for b in sampler]
+    assert len(arms["baseline"]) == len(arms["augmented"]) > 0
+    assert all(len(b) == 8 for batches in arms.values() for b in batches)
 
 
 def test_identity_batches_take_synthetic_images_of_their_identities():
@@ -123,28 +134,29 @@ def test_identity_batches_take_synthetic_images_of_their_identities():
     items = _items([p for p in range(8) for _ in range(4)], [p for p in range(8) for _ in range(3)])
     real = [i for i, x in enumerate(items) if x[3] == 0]
     synth = [i for i, x in enumerate(items) if x[3] == 1]
-    k = synthetic_per_batch(16, 0.3, 4, identity=True)
-    assert k == 4  # rounded to whole groups of num_instances
-    sampler = MixedBatchSampler(items, real, synth, 16, k, identity=True, num_instances=4)
+    sampler = MixedBatchSampler(items, real, synth, 12, 4, identity=True, num_instances=4)
     for batch in sampler:
         real_pids = {items[i][1] for i in batch if items[i][3] == 0}
         synth_pids = {items[i][1] for i in batch if items[i][3] == 1}
-        assert len(real_pids) == 3 and synth_pids <= real_pids
+        assert len(real_pids) == 3 and synth_pids <= real_pids and len(batch) == 16
 
 
-def test_max_batches_and_impossible_ratios():
+def test_a_fixed_number_of_steps_spans_several_passes_or_part_of_one():
+    random.seed(2)
     items = _items(list(range(20)), [0, 1])
-    sampler = MixedBatchSampler(items, range(20), [20, 21], 4, 1, max_batches=2)
-    assert len(sampler) == 2 and len(list(sampler)) == 2
-    with pytest.raises(ConfigError, match="no room for real images"):
-        synthetic_per_batch(8, 0.99, 4, identity=True)
+    short = MixedBatchSampler(items, range(20), [20, 21], 4, 1, iters=2)
+    assert len(short) == 2 and len(list(short)) == 2
+    long = MixedBatchSampler(items, range(20), [20, 21], 4, 1, iters=12)  # 5 batches per pass: 2.4 passes
+    batches = list(long)
+    assert len(batches) == len(long) == 12 and all(len(b) == 5 for b in batches)
+    first_pass = [i for b in batches[:5] for i in b[:4]]
+    assert sorted(first_pass) == list(range(20))  # every pass is a whole shuffled pass
     with pytest.raises(ConfigError, match="no full batch"):
         MixedBatchSampler(items, range(20), [], 64)
-    assert synthetic_per_batch(32, 0.01, 4, identity=False) == 1  # never rounds a positive ratio to 0
 
 
 def test_config_defaults_overrides_and_round_trip(tmp_path):
-    config = resolve_config(overrides={"epochs": 3, "lr": 1, "synthetic": "synth", "synthetic_ratio": 0.5})
+    config = resolve_config(overrides={"epochs": 3, "lr": 1, "synthetic": "synth", "synthetic_per_batch": 4})
     assert config.model == "mobilenetv2_x1_0" and config.method == "bot" and config.pretrained == "auto"
     assert config.epochs == 3 and config.lr == 1.0
     assert config.synthetic == str((Path.cwd() / "synth").resolve())  # options are relative to the cwd
@@ -159,12 +171,12 @@ def test_config_errors_are_listed_together(tmp_path):
     with pytest.raises(ConfigError) as err:
         resolve_config(path)
     assert "epochs: expected int" in str(err.value) and "bogus: unknown key" in str(err.value)
-    with pytest.raises(ConfigError, match="synthetic_ratio: given without a synthetic folder"):
-        resolve_config(overrides={"synthetic_ratio": 0.2})
+    with pytest.raises(ConfigError, match="synthetic_ratio: unknown key.*synthetic_per_batch"):
+        resolve_config(overrides={"synthetic_ratio": 0.2})  # the old key points to the new one
     with pytest.raises(ConfigError, match="label_scheme: 'pseudo' is not one of"):
         resolve_config(overrides={"label_scheme": "pseudo"})
     with pytest.raises(ConfigError) as err:
-        resolve_config(overrides={"optimizer": "lion", "device": "tpu", "stepsize": []})
+        resolve_config(overrides={"optimizer": "lion", "device": "tpu", "stepsize": [0]})
     assert all(f"{key}: " in str(err.value) for key in ("optimizer", "device", "stepsize"))
     with pytest.raises(ConfigError) as err:
         resolve_config(overrides={"lr": float("nan"), "height": 7, "threads": -2, "device": "banana", "method": "x"})

@@ -30,7 +30,7 @@ TINY = [
     "--threads",
     "1",
     "--set",
-    "max_iters_per_epoch=2",
+    "iters_per_epoch=2",
 ]
 
 
@@ -74,7 +74,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_finished_epoch(demo_root, tmp_
         "width": 32,
         "epochs": 2,
         "batch_size": 16,
-        "max_iters_per_epoch": 2,
+        "iters_per_epoch": 2,
         "workers": 0,
         "threads": 1,
         "evaluate": False,

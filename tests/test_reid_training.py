@@ -24,7 +24,7 @@ TINY = {
     "width": 32,
     "epochs": 1,
     "batch_size": 16,
-    "max_iters_per_epoch": 2,
+    "iters_per_epoch": 2,
     "workers": 0,
     "threads": 1,
     "evaluate": False,
@@ -160,17 +160,18 @@ def test_torchreid_engine_without_scheduler_crashes_ours_gets_one(market, tmp_pa
     assert optimizer.param_groups[0]["lr"] == lr  # the stand-in keeps the rate constant
 
 
-def test_without_ratio_the_union_is_sampled_uniformly(market, synth_root):
+def test_synthetic_images_ride_on_top_of_the_real_batch(market, synth_root):
     from augreid.reid.engine import ReidDataManager
 
     synthetic = load_synthetic_set(synth_root, market)
-    config = resolve_config(overrides={**TINY, "synthetic": str(synth_root), "max_iters_per_epoch": None})
-    manager = ReidDataManager(market, synthetic, config)
-    sampler = manager.batch_sampler
-    assert manager.synthetic_per_batch == 0 and len(sampler.primary) == len(market.train) + len(synthetic.records)
-    drawn = [i for batch in sampler for i in batch]
-    assert len(drawn) == len(set(drawn)) == len(sampler) * 16  # one pass over the union, no repeats
-    assert any(manager.trainset.train[i][3] == SYNTHETIC for i in drawn)
+    config = resolve_config(overrides={**TINY, "synthetic": str(synth_root), "synthetic_per_batch": 4})
+    manager = ReidDataManager(market, synthetic, config, identity=True)
+    baseline = ReidDataManager(market, None, resolve_config(overrides=TINY), identity=True)
+    assert manager.synthetic_per_batch == 4 and len(manager.batch_sampler.primary) == len(market.train)
+    assert len(manager.train_loader) == len(baseline.train_loader) == TINY["iters_per_epoch"]
+    for batch in manager.batch_sampler:
+        flags = [manager.trainset.train[i][3] for i in batch]
+        assert flags.count(SYNTHETIC) == 4 and len(flags) - 4 == TINY["batch_size"]
 
 
 # ---------------------------------------------------------------- bad input, before any training
@@ -273,7 +274,7 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
         "--evaluate",
     ]
     config = tmp_path / "limit.toml"
-    config.write_text("max_iters_per_epoch = 2\n")
+    config.write_text("iters_per_epoch = 2\n")
     result = CliRunner().invoke(app, args + ["--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "rank-1" in result.output
@@ -300,7 +301,7 @@ def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, me
             **TINY,
             "data": str(demo_root),
             "synthetic": str(synth_root),
-            "synthetic_ratio": 0.25,
+            "synthetic_per_batch": 4,
             "label_scheme": scheme,
             "method": method,
             "max_synthetic_per_id": 2,
@@ -316,7 +317,7 @@ def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, me
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, demo_root, monkeypatch):
-    settings = {**TINY, "epochs": 2, "max_iters_per_epoch": 1, "data": str(demo_root)}
+    settings = {**TINY, "epochs": 2, "iters_per_epoch": 1, "data": str(demo_root)}
     config = resolve_config(overrides=settings)
     straight = train_reid(config, tmp_path / "a", progress=False)
 

@@ -40,9 +40,9 @@ def _train(tmp_path, demo_root, name: str, *, seed: int = 0, workers: int = 0) -
         "--seed",
         str(seed),
         "--set",
-        "max_iters_per_epoch=3",
+        "iters_per_epoch=3",
         "--set",
-        "warmup_epochs=1",
+        "warmup_epochs=0",
         "--set",
         "stepsize=[1]",
     ]

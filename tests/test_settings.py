@@ -123,7 +123,7 @@ def test_a_key_given_as_an_option_and_with_set_is_an_error():
 
 
 def test_resolved_settings_render_as_toml_that_loads_back(tmp_path):
-    config = resolve_config(None, {"epochs": 2, "synthetic": str(tmp_path), "synthetic_ratio": 0.25})
+    config = resolve_config(None, {"epochs": 2, "synthetic": str(tmp_path), "synthetic_per_batch": 4})
     path = tmp_path / "config.toml"
     path.write_text(config.to_toml())
     assert resolve_config(path) == config

@@ -1,4 +1,4 @@
-"""Generator commands: ``train-gen``, ``eval-gen``, ``synth``."""
+"""Generator commands: ``train-gen``, ``eval-gen``, ``synth``, ``synth-copy``."""
 
 from __future__ import annotations
 
@@ -260,3 +260,29 @@ def synth_cmd(
         typer.echo(
             f"{t['images_generated_now']} images generated in {t['generation_s']:.1f} s ({t['images_per_s'] or 0:.1f} img/s); synth.json written"
         )
+
+
+@app.command("synth-copy")
+@user_errors
+def synth_copy_cmd(
+    source: Path = typer.Argument(..., help="A finished synth folder (the --out of `augreid synth`)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output folder of the control set (synth layout); a partial one is redone."
+    ),
+    data: Optional[Path] = DatasetOpt,
+    train_keypoints: Optional[Path] = typer.Option(
+        None, help="Training keypoint CSV (default: found beside the data)."
+    ),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Control arm: copy each synthetic image's real condition image under the synthetic name (same pids, same count).
+
+    Train on real + this folder to compare with real + the synth folder: only "new pose" differs.
+    """
+    from augreid.synth import copy_control
+
+    result = copy_control(source, out, data=data, train_keypoints=train_keypoints, progress=progress)
+    c = result.counts
+    typer.echo(
+        f"{c['images']} copies of {c['conditions']} condition images of {c['identities']} identities -> {result.out}"
+    )

@@ -30,15 +30,15 @@ def train_reid_cmd(
     height: Optional[int] = typer.Option(None, help="Input height."),
     width: Optional[int] = typer.Option(None, help="Input width."),
     epochs: Optional[int] = typer.Option(None, help="Epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size."),
+    batch_size: Optional[int] = typer.Option(None, help="Real images per batch (synthetic ones come on top)."),
     lr: Optional[float] = typer.Option(None, help="Learning rate."),
     method: Optional[str] = typer.Option(
         None, help="Training method: bot (strong baseline), softmax or triplet (torchreid's engines)."
     ),
     label_scheme: Optional[str] = typer.Option(None, help="Labels of synthetic images: same-id, lsro or smoothed-id."),
     label_smoothing: Optional[float] = typer.Option(None, help="Epsilon of smoothed-id."),
-    synthetic_ratio: Optional[float] = typer.Option(
-        None, help="Share of synthetic images in every batch (not set: sample the union uniformly)."
+    synthetic_per_batch: Optional[int] = typer.Option(
+        None, help="Synthetic images added to every batch of --batch-size real ones (0 = none)."
     ),
     max_synthetic_per_id: Optional[int] = typer.Option(
         None, help="Use at most this many synthetic images per identity."
@@ -73,7 +73,7 @@ def train_reid_cmd(
             "method": method,
             "label_scheme": label_scheme,
             "label_smoothing": label_smoothing,
-            "synthetic_ratio": synthetic_ratio,
+            "synthetic_per_batch": synthetic_per_batch,
             "max_synthetic_per_id": max_synthetic_per_id,
             "seed": seed,
             "device": device,

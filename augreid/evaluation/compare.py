@@ -32,6 +32,8 @@ from augreid.versions import package_versions
 
 # "method" (bot, softmax, triplet), not the derived "loss": bot and triplet runs both record loss "triplet".
 CONFIG_KEYS = ("model_name", "num_classes", "height", "width", "method", "label_scheme")
+# The metrics after the rank-k hits, in report order; each is a ``Metrics`` attribute of the same name.
+AGGREGATE_KEYS = ("mAP", "mINP")
 
 
 # ---------------------------------------------------------------- run specs
@@ -137,7 +139,9 @@ class RunScore:
     from_cache: bool = False
 
     def value(self, key: str) -> float:
-        return self.metrics.mAP if key == "mAP" else self.metrics.ranks[int(key.removeprefix("rank"))]
+        if key in AGGREGATE_KEYS:
+            return float(getattr(self.metrics, key))
+        return self.metrics.ranks[int(key.removeprefix("rank"))]
 
 
 @dataclass
@@ -188,14 +192,21 @@ class ComparisonResult:
         return [run for group in self.groups for run in group.runs]
 
     def metric_keys(self) -> list[str]:
-        return [f"rank{r}" for r in self.options.ranks] + ["mAP"]
+        return all_metric_keys(self.options)
+
+
+def all_metric_keys(options: EvalOptions) -> list[str]:
+    """``rank1``, ``rank5``, ... for ``options.ranks``, then ``mAP`` and ``mINP``."""
+    return [f"rank{r}" for r in options.ranks] + list(AGGREGATE_KEYS)
 
 
 def per_query_values(result: PerQueryResult, key: str, ap_mode: str) -> np.ndarray:
-    """Per-query values of a metric over the valid queries (AP, or 0/1 rank-k hits)."""
+    """Per-query values of a metric over the valid queries (AP, INP, or 0/1 rank-k hits)."""
     valid = result.valid
     if key == "mAP":
         return result.ap_values(ap_mode)[valid]
+    if key == "mINP":
+        return result.inp[valid]
     return result.hits(int(key.removeprefix("rank")))[valid]
 
 
@@ -205,7 +216,8 @@ def score_run(group: str, label: str, per_query: PerQueryResult, options: EvalOp
 
 
 def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple[list[GroupScore], list[Difference]]:
-    """Mean/std across seeds, bootstrap CIs, and differences to the first group."""
+    """Mean/std across seeds, bootstrap CIs, and the paired difference of every group to every group before it
+    (with groups baseline, control, generator: control − baseline, generator − baseline, generator − control)."""
     all_runs = [r for rs in runs.values() for r in rs]
     if not all_runs:
         raise EvaluationError("no run to compare")
@@ -220,7 +232,7 @@ def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple
                 "a paired comparison needs the same query/gallery"
             )
     resampler = IdentityResampler.create(reference.q_pids, reference.valid, options.resamples, options.seed)
-    keys = [f"rank{r}" for r in options.ranks] + ["mAP"]
+    keys = all_metric_keys(options)
     groups: list[GroupScore] = []
     averaged: dict[str, dict[str, np.ndarray]] = {}
     for name, members in runs.items():
@@ -238,12 +250,12 @@ def group_scores(runs: dict[str, list[RunScore]], options: EvalOptions) -> tuple
                 cmc=np.mean([m.metrics.cmc for m in members], axis=0),
             )
         )
-    baseline = groups[0].name
     differences = [
         Difference(
-            g.name, baseline, k, resampler.difference_ci(averaged[baseline][k], averaged[g.name][k], options.ci_level)
+            g.name, ref.name, k, resampler.difference_ci(averaged[ref.name][k], averaged[g.name][k], options.ci_level)
         )
-        for g in groups[1:]
+        for i, g in enumerate(groups)
+        for ref in groups[:i]
         for k in keys
     ]
     return groups, differences

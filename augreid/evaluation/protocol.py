@@ -12,7 +12,12 @@ Per query ``q``:
 * AP: by default the non-interpolated average precision torchreid computes,
   ``mean_k(k / rank_k)`` over the correct matches ``k = 1..n`` at 1-based
   ranks ``rank_k``; optionally the trapezoidal AP of the official Market-1501
-  MATLAB code (``compute_AP.m``).
+  MATLAB code (``compute_AP.m``);
+* INP (inverse negative penalty, Ye et al., "Deep Learning for Person
+  Re-identification: A Survey and Outlook", TPAMI 2021, as fast-reid and the
+  AGW code compute it): ``n / rank_n``, the number of correct matches over the
+  1-based rank of the last (hardest) correct match among the kept items; mINP
+  is its mean over the valid queries. It does not depend on the AP mode.
 
 Ties: items are ordered by distance, then by gallery index (a stable sort).
 torchreid's ``np.argsort`` is not stable, so with exact distance ties its
@@ -57,7 +62,8 @@ class PerQueryResult:
 
     ``first_rank`` is the 0-based rank of the first correct match among the
     kept gallery items (-1: the query has no correct match and is skipped).
-    ``ap`` and ``ap_trapezoid`` are NaN for skipped queries.
+    ``ap``, ``ap_trapezoid`` and ``inp`` (inverse negative penalty) are NaN
+    for skipped queries.
     """
 
     q_pids: np.ndarray
@@ -65,6 +71,7 @@ class PerQueryResult:
     num_matches: np.ndarray
     ap: np.ndarray
     ap_trapezoid: np.ndarray
+    inp: np.ndarray
     num_gallery: int
 
     @property
@@ -97,13 +104,14 @@ class PerQueryResult:
             num_matches=np.concatenate([p.num_matches for p in parts]),
             ap=np.concatenate([p.ap for p in parts]),
             ap_trapezoid=np.concatenate([p.ap_trapezoid for p in parts]),
+            inp=np.concatenate([p.inp for p in parts]),
             num_gallery=parts[0].num_gallery,
         )
 
 
 @dataclass
 class Metrics:
-    """Aggregate scores of one run: CMC (float32, like torchreid) and mAP."""
+    """Aggregate scores of one run: CMC (float32, like torchreid), mAP and mINP."""
 
     cmc: np.ndarray
     mAP: float
@@ -111,6 +119,7 @@ class Metrics:
     num_skipped: int
     ap_mode: str = "torchreid"
     ranks: dict[int, float] = field(default_factory=dict)
+    mINP: float = float("nan")
 
     def rank(self, r: int) -> float:
         return float(self.cmc[min(r, len(self.cmc)) - 1])
@@ -211,7 +220,11 @@ def rank_block(dist: np.ndarray, q_pids, g_pids, q_camids, g_camids) -> PerQuery
     first = np.full(num_q, -1, dtype=np.int64)
     is_first = k == 1
     first[good_rows[is_first]] = rank0[is_first]
-    return PerQueryResult(q_pids.copy(), first, n.astype(np.int64), ap, ap_trap, num_g)
+    # INP: the precision at the last correct match (k == n), n / (1-based rank of the hardest match).
+    inp = np.full(num_q, np.nan)
+    is_last = k == n[good_rows]
+    inp[good_rows[is_last]] = precision[is_last]
+    return PerQueryResult(q_pids.copy(), first, n.astype(np.int64), ap, ap_trap, inp, num_g)
 
 
 def same_pid_pairs(q_pids: np.ndarray, g_pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,7 +342,7 @@ def evaluate_distmat(
 def summarize(
     result: PerQueryResult, max_rank: int = 50, ap_mode: str = "torchreid", ranks: Iterable[int] = (1, 5, 10, 20)
 ) -> Metrics:
-    """CMC and mAP over the valid queries, in torchreid's form.
+    """CMC, mAP and mINP over the valid queries, in torchreid's form.
 
     The CMC has ``min(max_rank, num_gallery)`` entries. torchreid fails when a
     valid query keeps fewer than ``max_rank`` gallery items; here such a query
@@ -349,7 +362,8 @@ def summarize(
     # float32 sums divided by a float, as torchreid does, so the values match bit for bit.
     cmc = np.cumsum(counts).astype(np.float32) / float(num_valid)
     mAP = float(np.mean(result.ap_values(ap_mode)[valid]))
-    metrics = Metrics(cmc, mAP, num_valid, result.num_skipped, ap_mode)
+    mINP = float(np.mean(result.inp[valid]))
+    metrics = Metrics(cmc, mAP, num_valid, result.num_skipped, ap_mode, mINP=mINP)
     metrics.ranks = {int(r): metrics.rank(int(r)) for r in ranks}
     return metrics
 

@@ -15,10 +15,11 @@ from augreid.evaluation.plots import plot_cmc, retrieval_strip
 from augreid.io import atomic_write_json, atomic_write_text
 
 JSON_NAME, MARKDOWN_NAME, CMC_NAME = "comparison.json", "report.md", "cmc.png"
+SUMMARY_KEYS = ("rank1", "rank5", "mAP", "mINP")  # the columns of the summary and differences tables
 
 
 def metric_title(key: str) -> str:
-    return "mAP" if key == "mAP" else f"rank-{key.removeprefix('rank')}"
+    return key if key in ("mAP", "mINP") else f"rank-{key.removeprefix('rank')}"
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -41,17 +42,35 @@ def difference_cell(diff: Difference | None) -> str:
     return f"{signed(ci.estimate)} [{signed(ci.low)}, {signed(ci.high)}]"
 
 
-def summary_table(result: ComparisonResult, keys: tuple[str, ...] = ("rank1", "rank5", "mAP")) -> str:
+def summary_table(result: ComparisonResult, keys: tuple[str, ...] = SUMMARY_KEYS) -> str:
     """The headline table: scores per configuration and differences to the first one."""
     keys = tuple(k for k in keys if k in result.metric_keys())
     level = int(round(result.options.ci_level * 100))
     header = ["run", "seeds"] + [metric_title(k) for k in keys]
     header += [f"Δ {metric_title(k)} [{level}% CI]" for k in keys]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    diffs = {(d.group, d.metric): d for d in result.differences}
+    first = result.groups[0].name
+    diffs = {(d.group, d.metric): d for d in result.differences if d.baseline == first}
     for group in result.groups:
         cells = [group.name, str(len(group.runs))] + [mean_cell(group, k) for k in keys]
         cells += [difference_cell(diffs.get((group.name, k))) for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def other_differences_table(result: ComparisonResult, keys: tuple[str, ...] = SUMMARY_KEYS) -> str:
+    """Differences between the groups after the first (e.g. generator − copy control); empty with two groups."""
+    keys = tuple(k for k in keys if k in result.metric_keys())
+    first = result.groups[0].name
+    pairs = list(dict.fromkeys((d.group, d.baseline) for d in result.differences if d.baseline != first))
+    if not pairs:
+        return ""
+    level = int(round(result.options.ci_level * 100))
+    diffs = {(d.group, d.baseline, d.metric): d for d in result.differences}
+    header = ["difference"] + [f"Δ {metric_title(k)} [{level}% CI]" for k in keys]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group, baseline in pairs:
+        cells = [f"{group} − {baseline}"] + [difference_cell(diffs.get((group, baseline, k))) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -73,7 +92,7 @@ def bootstrap_sentence(result: ComparisonResult) -> str:
     o = result.options
     ids = len({int(p) for p in result.groups[0].runs[0].per_query.q_pids[result.groups[0].runs[0].per_query.valid]})
     return (
-        f"Differences are to `{result.groups[0].name}` (percentage points), with a {int(round(o.ci_level * 100))}% "
+        f"Differences are to `{result.groups[0].name}` unless named (percentage points), with a {int(round(o.ci_level * 100))}% "
         f"percentile interval from a paired bootstrap over the {ids} query identities "
         f"({o.resamples} resamples, seed {o.seed}); with several seeds per run, per-query values are averaged "
         "over seeds first, so the interval covers the choice of query people and the ± column the seed spread "
@@ -106,6 +125,7 @@ def result_to_dict(result: ComparisonResult) -> dict[str, Any]:
                 k: v for k, v in run.info.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))
             },
             "mAP": m.mAP,
+            "mINP": m.mINP,
             "ranks": {str(k): v for k, v in m.ranks.items()},
             "cmc": [float(x) for x in m.cmc],
             "num_valid_queries": m.num_valid,
@@ -162,6 +182,8 @@ def markdown_report(result: ComparisonResult, images: dict[str, str]) -> str:
         "",
         f"- {p['protocol']}",
         f"- AP: **{p['ap_label']}**",
+        "- mINP: mean inverse negative penalty (Ye et al., TPAMI 2021): per query, the number of correct matches "
+        "over the rank of the last one",
         f"- distance: {p['metric_label']}; re-ranking: **{p['rerank']}**",
         f"- features: flip averaging {'on' if p['flip'] else 'off'}, L2 normalisation "
         f"{'on' if p['normalize'] else 'off'}",
@@ -171,6 +193,7 @@ def markdown_report(result: ComparisonResult, images: dict[str, str]) -> str:
         "",
         summary_table(result),
         "",
+        *([other, ""] if (other := other_differences_table(result)) else []),
         bootstrap_sentence(result),
         "",
         "## Runs",

@@ -37,13 +37,31 @@ from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text, augreid_home
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.recipe import DEMO, Recipe
-from augreid.pipeline.report import _recipe_text, reproducibility_section, software_versions, timings_section
+from augreid.pipeline.reid_section import ARMS
+from augreid.pipeline.report import (
+    _recipe_text,
+    design_sentence,
+    reproducibility_section,
+    software_versions,
+    timings_section,
+    verdict,
+)
+from augreid.pipeline.run_records import (
+    RUN_COLUMNS,
+    curve_rows,
+    last_quarter_gain,
+    plot_learning_curve,
+    run_cells,
+    run_rows,
+    steps_sentence,
+)
 from augreid.pipeline.runner import Stage
 from augreid.pose_estimation import pckh
 
-FORMAT = "augreid-fractions-v1"
+FORMAT = "augreid-fractions-v2"  # v2: three arms, differences by pair
 
-METRICS = (("rank1", "rank-1"), ("mAP", "mAP"))
+METRICS = (("rank1", "rank-1"), ("mAP", "mAP"))  # with differences and a plot
+SCORES = (*METRICS, ("mINP", "mINP"))  # each arm's scores (mINP: absent from records made before it existed)
 
 
 def protocol_problems(protocol: dict[str, Any]) -> list[str]:
@@ -54,6 +72,8 @@ def protocol_problems(protocol: dict[str, Any]) -> list[str]:
     bad = [f for f in fractions if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1]
     if not fractions or bad:
         return [f"protocol.fractions: expected a non-empty list of numbers in (0, 1], got {fractions!r}"]
+    if protocol.get("curve_every", 0) < 0:
+        return [f"protocol.curve_every: {protocol['curve_every']} must be at least 0 (0 = no learning curve)"]
     if len({fraction_label(f) for f in fractions}) != len(fractions):
         return [f"protocol.fractions: {fractions!r} repeats a fraction (to the percent)"]
     return []
@@ -93,6 +113,7 @@ def fraction_stages(recipe, build: Callable) -> list:
                 "identities": view.subset.identities,
                 "total_images": view.subset.total_images,
                 "stages": {kind: names[kind] for kind in ("check", "train-gen", "eval-gen", "synth", "eval")},
+                "runs": [s.name for s in part if s.kind == "train-reid"],
             }
         )
     depends = tuple(name for p in parts for name in p["stages"].values())
@@ -126,24 +147,25 @@ def fraction_rows(parts: list[dict[str, Any]], history: dict) -> list[dict[str, 
         arms = {
             g["name"]: {
                 "seeds": g["num_seeds"],
-                "mean": {k: g["mean"].get(k) for k, _ in METRICS},
-                "std": {k: g["std"].get(k) for k, _ in METRICS},
-                "ci": {k: g["ci"].get(k) for k, _ in METRICS},
+                "mean": {k: g["mean"].get(k) for k, _ in SCORES},
+                "std": {k: g["std"].get(k) for k, _ in SCORES},
+                "ci": {k: g["ci"].get(k) for k, _ in SCORES},
             }
             for g in comparison["groups"]
         }
-        diffs = {
-            d["metric"]: {k: d[k] for k in ("estimate", "low", "high", "level", "resamples", "seed")}
-            for d in comparison["differences"]
-            if d["metric"] in dict(METRICS)
-        }
+        diffs: dict[str, dict[str, Any]] = {}
+        for d in comparison["differences"]:
+            if d["metric"] in dict(METRICS):
+                diffs.setdefault(pair_key(d["group"], d["baseline"]), {})[d["metric"]] = {
+                    k: d[k] for k in ("estimate", "low", "high", "level", "resamples", "seed")
+                }
         synth = history[names["synth"]].summary.get("counts", {}) if names["synth"] in history else {}
         quality = history[names["eval-gen"]].summary if names["eval-gen"] in history else {}
         rows.append(
             {
                 **{k: part[k] for k in ("fraction", "label", "images", "identities", "total_images", "subset_digest")},
                 "arms": arms,
-                "difference": diffs,
+                "differences": diffs,
                 "synthetic": {k: synth.get(k) for k in ("planned", "kept", "removed_by_filter")},
                 "generator_quality": quality.get("methods"),
                 "pose_fidelity": quality.get("pose_fidelity"),
@@ -157,23 +179,32 @@ def _pct(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
 
+def pair_key(group: str, baseline: str) -> str:
+    return f"{group} − {baseline}"
+
+
+# The differences the fractions table shows: every arm against the baseline, the generator against the copy control.
+TABLE_PAIRS = (("copy", "baseline"), ("augmented", "baseline"), ("augmented", "copy"))
+
+
+def _diff_cell(d: dict[str, Any] | None) -> str:
+    return f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]" if d else ""
+
+
 def table_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
     for row in rows:
-        for arm in ("baseline", "augmented"):
+        for arm in ARMS:
             a = row["arms"].get(arm)
             if a is None:
                 continue
-            cells = [f"{_pct(a['mean'][k])} ± {_pct(a['std'][k])}" for k, _ in METRICS]
-            diff = ["", ""]
-            if arm == "augmented":
-                diff = [
-                    f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
-                    if (d := row["difference"].get(k))
-                    else "-"
-                    for k, _ in METRICS
-                ]
-            out.append([f"{100 * row['fraction']:.0f} %", row["images"], arm, a["seeds"], *cells, *diff])
+            cells = [f"{_pct(a['mean'].get(k))} ± {_pct(a['std'].get(k))}" for k, _ in SCORES]
+            diffs = [
+                _diff_cell(row["differences"].get(pair_key(arm, ref), {}).get(k))
+                for ref in ("baseline", "copy")
+                for k, _ in METRICS
+            ]
+            out.append([f"{100 * row['fraction']:.0f} %", row["images"], arm, a["seeds"], *cells, *diffs])
     return out
 
 
@@ -182,7 +213,7 @@ def plot_fractions(rows: list[dict[str, Any]], path: Path) -> Path:
     fig = Figure(figsize=(9, 3.6))  # a bare Figure, not pyplot: no global backend or figure list
     axes = fig.subplots(1, 2)
     for ax, (key, title) in zip(axes, METRICS):
-        for arm, colour in (("baseline", "tab:blue"), ("augmented", "tab:orange")):
+        for arm, colour in zip(ARMS, ("tab:blue", "tab:grey", "tab:orange")):
             pts = [(r["fraction"], r["arms"][arm]) for r in rows if arm in r["arms"]]
             if not pts:
                 continue
@@ -209,7 +240,14 @@ def plot_fractions(rows: list[dict[str, Any]], path: Path) -> Path:
     return write_figure(path, fig, dpi=110)
 
 
-def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], plot: Path, history: dict):
+def build_fractions_report(
+    recipe: dict[str, Any],
+    rows: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    curve: list[dict[str, Any]],
+    plots: dict[str, Path],
+    history: dict,
+):
     doc = Document(f"augreid report: {recipe['name']}")
     if recipe.get("description"):
         doc.add(Paragraph(recipe["description"]))
@@ -219,19 +257,55 @@ def build_fractions_report(recipe: dict[str, Any], rows: list[dict[str, Any]], p
         Paragraph(
             f"Seeded subsets of the real training images (subset seed {recipe['protocol']['subset_seed']}; every identity "
             "keeps at least one image; fractions of one seed are nested). For each fraction the generator is trained on "
-            "the subset only, the synthetic set is made from it, and both arms train on the same subset. Re-ID seeds: "
-            f"{recipe['seeds']}."
+            "the subset only, the synthetic set is made from it, and every arm trains on the same subset. Re-ID seeds: "
+            f"{recipe['seeds']}. " + steps_sentence(recipe["reid"])
         ),
+        Paragraph(design_sentence()),
     )
     doc.add(
         Heading("Re-identification by fraction"),
         Table(
-            ["fraction", "real images", "arm", "seeds", "rank-1", "mAP", "Δ rank-1 [95% CI]", "Δ mAP [95% CI]"],
+            [
+                "fraction",
+                "real images",
+                "arm",
+                "seeds",
+                "rank-1",
+                "mAP",
+                "mINP",
+                "Δ rank-1 vs baseline",
+                "Δ mAP vs baseline",
+                "Δ rank-1 vs copy",
+                "Δ mAP vs copy",
+            ],
             table_rows(rows),
-            caption="Mean ± std over seeds (percent); Δ = augmented − baseline, paired bootstrap over query identities",
+            caption="Mean ± std over seeds (percent); Δ: this arm minus the named one in points, with the 95% CI "
+            "of a paired bootstrap over query identities",
         ),
     )
-    doc.add(Image(plot, "rank-1 and mAP against the fraction of real training images; bands: 95% bootstrap CI"))
+    doc.add(Heading("Trained models"), Table(list(RUN_COLUMNS), run_cells(runs)))
+    doc.add(
+        Image(
+            plots["fractions"], "rank-1 and mAP against the fraction of real training images; bands: 95% bootstrap CI"
+        )
+    )
+    if "curve" in plots:
+        doc.add(
+            Heading("Learning curves"),
+            Paragraph(
+                "The first seed's baseline scored on query/gallery as it trained (euclidean distance, no flip: "
+                "the end-of-training evaluator, so its level differs slightly from the table's). mAP gained over "
+                "the last quarter of the steps (converged: under 1 point): "
+                + "; ".join(
+                    f"{100 * f:.0f} %: {gain:+.2f}"
+                    if (gain := last_quarter_gain([c for c in curve if c["fraction"] == f])) is not None
+                    else f"{100 * f:.0f} %: -"
+                    for f in sorted({c["fraction"] for c in curve})
+                )
+                + "."
+            ),
+            Image(plots["curve"], "rank-1 and mAP against optimizer steps, baseline, first seed"),
+        )
     doc.add(
         Heading("Subsets and synthetic sets"),
         Table(
@@ -304,18 +378,22 @@ def _filters(removed: dict[str, int] | None) -> str:
 def _answer(rows: list[dict[str, Any]], recipe: dict[str, Any]) -> str:
     parts = []
     for r in rows:
-        d = r["difference"].get("rank1")
-        if d is None:
-            continue
-        verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "not distinguishable"
-        parts.append(
-            f"{100 * r['fraction']:.0f} %: {100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, "
-            f"{100 * d['high']:+.2f}] ({verdict})"
-        )
+        said = []
+        for ref in ("baseline", "copy"):
+            d = r["differences"].get(pair_key("augmented", ref), {}).get("rank1")
+            if d is not None:
+                said.append(
+                    f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] vs {ref} "
+                    f"({verdict(d['low'], d['high'])})"
+                )
+        if said:
+            parts.append(f"{100 * r['fraction']:.0f} %: " + ", ".join(said))
+    if not parts:
+        return "No fraction has the arms evaluated."
     return (
-        "Augmented minus baseline rank-1, points with 95% CI: " + "; ".join(parts) + f". Seeds {recipe['seeds']}."
-        if parts
-        else "No fraction has both arms evaluated."
+        "Augmented minus baseline and minus the copy control, rank-1 points with 95% CI: "
+        + "; ".join(parts)
+        + f". Seeds {recipe['seeds']}. New poses help only where the augmented arm beats the copy control."
     )
 
 
@@ -355,12 +433,19 @@ def fractions_record(recipe: dict[str, Any], rows: list[dict[str, Any]]) -> dict
 def run_fractions_report(ctx) -> dict[str, Any]:
     """Writes fractions.json, fractions.png, report.md/html and the subset files; copies the report to the run folder."""
     parts = ctx.stage.settings["fractions"]
+    recipe = ctx.stage.settings["recipe"]
     rows = fraction_rows(parts, ctx.history)
-    plot = plot_fractions(rows, ctx.folder / "fractions.png")
-    atomic_write_json(ctx.folder / "fractions.json", fractions_record(ctx.stage.settings["recipe"], rows))
+    runs = [row for part in parts for row in run_rows(part, ctx.history)]
+    curve = [row for part in parts for row in curve_rows(part, ctx.history)]
+    plots = {"fractions": plot_fractions(rows, ctx.folder / "fractions.png")}
+    if curve:
+        plots["curve"] = plot_learning_curve(curve, ctx.folder / "learning_curve.png")
+    atomic_write_json(ctx.folder / "fractions.json", fractions_record(recipe, rows))
+    atomic_write_json(ctx.folder / "runs.json", runs)
+    atomic_write_json(ctx.folder / "learning_curve.json", curve)
     for part in parts:
         shutil.copyfile(part["subset_file"], ctx.folder / f"subset-{part['label']}.json")
-    doc = build_fractions_report(ctx.stage.settings["recipe"], rows, plot, ctx.history)
+    doc = build_fractions_report(recipe, rows, runs, curve, plots, ctx.history)
     md = atomic_write_text(ctx.folder / "report.md", doc.to_markdown(ctx.folder))
     html = atomic_write_text(ctx.folder / "report.html", doc.to_html())
     top = ctx.folder.parent
@@ -370,5 +455,7 @@ def run_fractions_report(ctx) -> dict[str, Any]:
         "markdown": ctx.record(md),
         "html": ctx.record(html),
         "fractions_json": ctx.record(ctx.folder / "fractions.json"),
-        "plot": ctx.record(plot),
+        "plot": ctx.record(plots["fractions"]),
+        "runs_json": ctx.record(ctx.folder / "runs.json"),
+        "learning_curve_json": ctx.record(ctx.folder / "learning_curve.json"),
     }

@@ -25,6 +25,7 @@ from augreid.evaluation.options import EvalOptions, GeneratorEvalOptions
 from augreid.pipeline.recipe_checks import generator_problems, model_problems, preset_problems, resolved_preset
 from augreid.pipeline.reid_section import RUNNER_KEYS as REID_RUNNER_KEYS
 from augreid.reid.config import PRETRAINED_NAMES, ReidConfig
+from augreid.reid.config import RENAMED as REID_RENAMED
 from augreid.synth.config import SynthConfig
 from augreid.tomlfile import read_toml
 from generators.base import generator_names
@@ -48,6 +49,7 @@ RENAMED = {
     "generator.realism": "write eval_gen.realism (augreid eval-gen's name)",
     "synth.min_pckh": "write synth.min_quality = { pckh = 0.2 } (augreid synth's filters; {} = no filter)",
     "reid.loss": "`loss` became `method` (softmax, triplet or bot)",
+    **{f"reid.{key}": hint for key, hint in REID_RENAMED.items()},
 }
 
 
@@ -64,6 +66,7 @@ class ProtocolSection:
 
     fractions: list[float] | None = None
     subset_seed: int = 0
+    curve_every: int = 0  # the first seed's baseline scores query/gallery every N epochs (a learning curve); 0 = off
 
 
 @dataclass

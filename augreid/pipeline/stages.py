@@ -1,11 +1,18 @@
 """The stages of ``augreid run``: thin adapters from a recipe to the same library
 functions the single commands (``train-gen``, ``synth``, ``train-reid``, ``eval``) call.
 
-Data flows one way: check -> train-gen -> synth -> train-reid (baseline and
-augmented, per seed) -> eval -> report, with eval-gen beside them (it reads the
+Data flows one way: check -> train-gen -> synth -> synth-copy -> train-reid
+(three arms per seed) -> eval -> report, with eval-gen beside them (it reads the
 generator and the first seed's real-only re-ID model, which judges whether the
-generated images keep their identity). The baseline arm does not depend on the
-generator, so changing generator or synth settings retrains only the augmented arm.
+generated images keep their identity).
+
+The arms differ only in the extra images in each batch (``ARMS``): none
+(``baseline``), byte copies of the synthetic set's own condition images
+(``copy``, the control: same identities, labels and number of extra images, but
+no new pose) and the generated images (``augmented``). They share every other
+setting, so they take the same optimizer steps with the same real images per
+batch. The baseline arm does not depend on the generator, so changing generator
+or synth settings retrains only the other two.
 """
 
 from __future__ import annotations
@@ -19,18 +26,19 @@ from augreid.data.check import check_dataset
 from augreid.data.market import load_market
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError
+from augreid.evaluation import evaluate_rank
 from augreid.evaluation.compare import compare_runs
 from augreid.evaluation.generator_eval import evaluate_generator
 from augreid.evaluation.options import EvalOptions
 from augreid.evaluation.report import result_to_dict, write_comparison_report
 from augreid.pipeline.fractions import fraction_stages
 from augreid.pipeline.recipe import DEMO, Recipe
-from augreid.pipeline.reid_section import LABELLING_KEYS
+from augreid.pipeline.reid_section import ARMS, LABELLING_KEYS
 from augreid.pipeline.report import run_report
 from augreid.pipeline.runner import Stage, StageContext
 from augreid.reid.config import resolve_config
 from augreid.reid.train import train_reid
-from augreid.synth import SynthConfig, synthesize
+from augreid.synth import SynthConfig, copy_control, synthesize
 from generators.base import GeneratorPlugin, generator_plugin
 
 STAGE_KINDS = ("check", "train-gen", "eval-gen", "synth", "train-reid", "eval", "report")
@@ -140,13 +148,28 @@ def run_synth(ctx: StageContext) -> dict[str, Any]:
     }
 
 
+def run_synth_copy(ctx: StageContext) -> dict[str, Any]:
+    """The copy control's set: byte copies of the synthetic set's condition images, under its file names."""
+    s = ctx.stage.settings
+    result = copy_control(
+        ctx.inputs["synth"].path("folder"),
+        ctx.folder / "synth",
+        data=s["data"]["root"],
+        train_keypoints=s["data"]["train_keypoints"],
+    )
+    return {"folder": ctx.record(result.out), "counts": result.counts}
+
+
 def run_train_reid(ctx: StageContext) -> dict[str, Any]:
     s = ctx.stage.settings
     overrides = {**s["options"], "data": s["data"]["root"], "seed": s["seed"], "evaluate": False}
-    if "synth" in ctx.inputs:
-        overrides["synthetic"] = str(ctx.inputs["synth"].path("folder"))
+    source = ARMS[s["arm"]]
+    if source is not None:
+        overrides["synthetic"] = str(ctx.inputs[source].path("folder"))
     config = resolve_config(None, overrides)
-    result = train_reid(config, ctx.folder / "run", resume=True, evaluate_rank=None)
+    # The learning-curve run scores itself as it trains (augreid eval's evaluator, euclidean, no flip).
+    curve = evaluate_rank if config.eval_every else None
+    result = train_reid(config, ctx.folder / "run", resume=True, evaluate_rank=curve)
     return {
         "run_dir": ctx.record(result.run_dir),
         "epoch_seconds": result.epoch_seconds,
@@ -160,7 +183,7 @@ def run_eval(ctx: StageContext) -> dict[str, Any]:
     groups: dict[str, list[Path]] = {}
     for result in ctx.inputs.values():
         groups.setdefault(result.summary["arm"], []).append(result.path("run_dir"))
-    ordered: dict[str, list[Path]] = {arm: groups[arm] for arm in ("baseline", "augmented") if arm in groups}
+    ordered: dict[str, list[Path]] = {arm: groups[arm] for arm in ARMS if arm in groups}
     options = EvalOptions(**s["options"], cache_dir=str(ctx.folder / "features"))
     comparison = compare_runs(ordered, load_market(s["data"]["root"]), options)
     written = write_comparison_report(comparison, ctx.folder)
@@ -201,6 +224,7 @@ def build_stages(recipe: Recipe) -> list[Stage]:
             depends=("check",),
         ),
         Stage("synth", "synth", {"data": data, "options": recipe.section("synth")}, run_synth, depends=("train-gen",)),
+        Stage("synth-copy", "synth", {"data": data}, run_synth_copy, depends=("synth",)),
     ]
     trained = _train_reid_stages(recipe, data, stages)
     # After the re-ID runs, whose first real-only model judges identity retention; a process running the
@@ -239,15 +263,21 @@ def _generator_settings(plugin: GeneratorPlugin, preset: str | None, overrides: 
 
 
 def _train_reid_stages(recipe: Recipe, data: dict[str, Any], stages: list[Stage]) -> list[str]:
-    """Append one train-reid stage per seed and arm; return their names."""
+    """Append one train-reid stage per seed and arm; return their names.
+
+    Every arm gets the same ``[reid]`` settings (the real-only arm without the labelling keys, which only act
+    on synthetic images). ``[protocol] curve_every`` makes the first seed's baseline a learning curve."""
     reid_options = {k: v for k, v in recipe.section("reid").items() if v is not None}
+    curve_every = recipe.section("protocol")["curve_every"]
     trained = []
     for seed in recipe.seeds:
-        for arm in ("baseline", "augmented"):
+        for arm, source in ARMS.items():
             options = dict(reid_options)
-            if arm == "baseline":  # labelling knobs do not affect a real-only run
+            if source is None:
                 for key in LABELLING_KEYS:
                     options.pop(key, None)
+                if curve_every and seed == recipe.seeds[0]:
+                    options["eval_every"] = curve_every
             name = f"train-reid-{arm}-s{seed}"
             stages.append(
                 Stage(
@@ -255,7 +285,7 @@ def _train_reid_stages(recipe: Recipe, data: dict[str, Any], stages: list[Stage]
                     "train-reid",
                     {"data": data, "arm": arm, "seed": seed, "options": options},
                     run_train_reid,
-                    depends=("check",) if arm == "baseline" else ("check", "synth"),
+                    depends=("check",) if source is None else ("check", source),
                 )
             )
             trained.append(name)

@@ -33,7 +33,9 @@ class ReidConfig:
     # data
     data: str | None = None  # Market-layout root; None = the embedded demo dataset
     synthetic: str | None = None  # synthetic folder (bounding_box_train/ + manifest.jsonl + synth.json)
-    synthetic_ratio: float | None = None  # share of synthetic images in every batch; None = sample the union uniformly
+    # Synthetic images added ON TOP of the batch_size real ones (CamStyle's design): the arms of a comparison then
+    # take the same optimizer steps with the same real images per batch. 0 = none.
+    synthetic_per_batch: int = 8
     max_synthetic_per_id: int | None = None  # keep at most this many synthetic images per identity (seeded choice)
     # labelling of synthetic images
     label_scheme: LabelScheme = "same-id"
@@ -53,19 +55,26 @@ class ReidConfig:
     # optimisation (torchreid build_optimizer / build_lr_scheduler)
     method: Method = "bot"  # bot (BNNeck, warmup, PK batches, CE + triplet), softmax or triplet (torchreid's engines)
     last_stride: Literal[1, 2] = 1  # bot: stride of the backbone's last downsampling (BoT: 1)
-    warmup_epochs: int = 10  # bot: linear warmup from warmup_factor * lr over these epochs
+    # bot: linear warmup from warmup_factor * lr over these epochs; None = BoT's share of the run (10 of 120)
+    warmup_epochs: int | None = None
     warmup_factor: float = 0.1
     margin: float = 0.3  # triplet margin
     num_instances: int = 4  # images per identity in a triplet batch
     epochs: int = 30
-    batch_size: int = 64  # bot / triplet: P = batch_size / num_instances identities
+    batch_size: int = 64  # real images per batch; bot / triplet: P = batch_size / num_instances identities
     optimizer: Optimizer = "adam"
     lr: float = 0.00035
     weight_decay: float = 0.0005
     lr_scheduler: LrScheduler = "multi_step"  # softmax / triplet (bot always warms up, then steps at stepsize)
-    stepsize: list[int] = field(default_factory=lambda: [20, 26])
+    # Epochs from which the rate is multiplied by gamma; None = BoT's points of the run (40 and 70 of 120 epochs),
+    # so that any number of epochs gets a schedule that runs its course; [] = no decay.
+    stepsize: list[int] | None = None
     gamma: float = 0.1
-    max_iters_per_epoch: int | None = None  # cut epochs short (smoke tests)
+    # Optimizer steps per epoch; None = one pass over the real images. Set it to give runs on different amounts
+    # of data (fractions) the same step budget, epochs * iters_per_epoch, with the schedule at the same points.
+    iters_per_epoch: int | None = None
+    channels_last: bool = True  # model and batches in channels_last memory format (faster convolutions on CPU)
+    eval_every: int = 0  # evaluate query/gallery every N epochs and at the end (a learning curve); 0 = only at the end
     # run
     seed: int = 0
     device: Device = "auto"  # auto = cuda when available
@@ -83,11 +92,38 @@ class ReidConfig:
 
     @property
     def uses_synthetic(self) -> bool:
-        return self.synthetic is not None and self.synthetic_ratio != 0
+        return self.synthetic is not None and self.synthetic_per_batch > 0
 
     def problems(self) -> list[str]:
         return check_values(dataclasses.asdict(self))
 
+    @property
+    def schedule(self) -> tuple[int, list[int]]:
+        """``(warmup_epochs, stepsize)`` as given, or placed at BoT's points of this run's ``epochs``."""
+        return resolved_schedule(self.epochs, self.warmup_epochs, self.stepsize)
+
+
+# BoT (Luo et al. 2019) warms up over 10 of its 120 epochs and decays at epochs 40 and 70.
+BOT_WARMUP_SHARE = 10 / 120
+BOT_DECAY_SHARES = (40 / 120, 70 / 120)
+
+
+def resolved_schedule(epochs: int, warmup: int | None, stepsize: list[int] | None) -> tuple[int, list[int]]:
+    """Warmup epochs and milestones; ``None`` ones at BoT's shares of ``epochs`` (milestones that would fall
+    outside 1..epochs-1, in runs too short to decay, are left out)."""
+    if stepsize is None:
+        stepsize = sorted({m for share in BOT_DECAY_SHARES if 1 <= (m := round(share * epochs)) < epochs})
+    if warmup is None:
+        warmup = min(round(BOT_WARMUP_SHARE * epochs), max(0, min(stepsize, default=epochs) - 1))
+    return warmup, list(stepsize)
+
+
+# Keys of earlier versions -> what to write now (settings files, recipes' [reid] and --set).
+RENAMED = {
+    "synthetic_ratio": "synthetic images are now added on top of the batch_size real ones: write "
+    "synthetic_per_batch = N (e.g. 8 with batch_size = 32)",
+    "max_iters_per_epoch": "write iters_per_epoch (every epoch then takes exactly that many optimizer steps)",
+}
 
 FIELDS = {f.name: f for f in dataclasses.fields(ReidConfig)}
 PATH_KEYS = ("data", "synthetic", "pretrained")
@@ -116,10 +152,7 @@ def resolve_config(config_file: str | Path | None = None, overrides: dict[str, A
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     layers.append(settings.Layer("the options", _absolute_paths(given, Path.cwd())))
     problems: list[str] = []
-    config = settings.build(ReidConfig, layers, problems)
-    if config.synthetic_ratio is not None and config.synthetic is None:
-        # A command-line check: in a recipe the runner gives the augmented arm its synthetic folder.
-        problems.append("synthetic_ratio: given without a synthetic folder (--synthetic)")
+    config = settings.build(ReidConfig, layers, problems, hints=RENAMED)
     if problems:
         raise settings.invalid("re-ID settings are invalid", problems)
     return config
@@ -128,9 +161,11 @@ def resolve_config(config_file: str | Path | None = None, overrides: dict[str, A
 def check_values(s: dict[str, Any]) -> list[str]:
     """Range checks that need no data (choices are the Literal types; torchreid checks the model name later)."""
     problems = []
-    if not s["stepsize"] or any(step < 1 for step in s["stepsize"]):
-        problems.append(f"stepsize: {s['stepsize']!r} must list at least one epoch (>= 1)")
-    if s["warmup_epochs"] < 0:
+    if s["stepsize"] is not None and any(step < 1 for step in s["stepsize"]):
+        problems.append(f"stepsize: {s['stepsize']!r} must list epochs >= 1 ([] = no decay)")
+    elif s["stepsize"] == [] and s["method"] != "bot" and s["lr_scheduler"] == "single_step":
+        problems.append("stepsize: single_step needs a step size (the last value of stepsize)")
+    if s["warmup_epochs"] is not None and s["warmup_epochs"] < 0:
         problems.append(f"warmup_epochs: {s['warmup_epochs']} must be at least 0")
     if not 0.0 < s["warmup_factor"] <= 1.0:
         problems.append(f"warmup_factor: {s['warmup_factor']} is outside (0, 1]")
@@ -142,20 +177,53 @@ def check_values(s: dict[str, Any]) -> list[str]:
     for key in ("label_smoothing", "real_label_smoothing"):
         if not 0.0 <= s[key] <= 1.0:
             problems.append(f"{key}: {s[key]} is outside [0, 1]")
-    if s["synthetic_ratio"] is not None and not 0.0 <= s["synthetic_ratio"] < 1.0:
-        problems.append(f"synthetic_ratio: {s['synthetic_ratio']} is outside [0, 1)")
+    if s["synthetic_per_batch"] < 0:
+        problems.append(f"synthetic_per_batch: {s['synthetic_per_batch']} must be at least 0")
     if s["max_synthetic_per_id"] is not None and s["max_synthetic_per_id"] < 1:
         problems.append(f"max_synthetic_per_id: {s['max_synthetic_per_id']} must be at least 1")
     for key in ("height", "width", "epochs", "batch_size", "num_instances"):
         if s[key] < 1:
             problems.append(f"{key}: {s[key]} must be at least 1")
-    for key in ("workers", "threads"):
+    for key in ("workers", "threads", "eval_every"):
         if s[key] < 0:
             problems.append(f"{key}: {s[key]} must be at least 0")
-    if s["max_iters_per_epoch"] is not None and s["max_iters_per_epoch"] < 1:
-        problems.append(f"max_iters_per_epoch: {s['max_iters_per_epoch']} must be at least 1")
+    if s["iters_per_epoch"] is not None and s["iters_per_epoch"] < 1:
+        problems.append(f"iters_per_epoch: {s['iters_per_epoch']} must be at least 1")
     if s["method"] != "softmax" and s["batch_size"] < s["num_instances"]:
         problems.append(f"batch_size: {s['batch_size']} is smaller than num_instances={s['num_instances']}")
     if len(s["norm_mean"]) != 3 or len(s["norm_std"]) != 3:
         problems.append("norm_mean/norm_std: expected three values (RGB)")
+    if s["epochs"] >= 1 and not any(p.startswith(("stepsize:", "warmup_epochs:")) for p in problems):
+        problems += schedule_problems(s)
+    return problems
+
+
+def schedule_problems(s: dict[str, Any]) -> list[str]:
+    """A learning-rate schedule that cannot run its course within ``epochs``.
+
+    Epochs are counted from 0; a milestone m lowers the rate from epoch m on, so it must be below ``epochs``,
+    and warmup must end before the first milestone (or, with ``stepsize = []``, a constant rate, before the
+    run ends). bot always warms up and steps at ``stepsize``; torchreid's multi_step steps at every milestone,
+    single_step every ``stepsize[-1]`` epochs, cosine uses none.
+    """
+    if s["method"] != "bot" and s["lr_scheduler"] == "cosine":
+        return []
+    epochs, problems = s["epochs"], []
+    warmup, stepsize = resolved_schedule(epochs, s["warmup_epochs"], s["stepsize"])
+    milestones = stepsize if s["method"] == "bot" or s["lr_scheduler"] == "multi_step" else stepsize[-1:]
+    late = [m for m in milestones if m >= epochs]
+    if late:
+        problems.append(
+            f"stepsize: milestone(s) {late} at or beyond epochs = {epochs}: the learning rate never decays there "
+            f"(a milestone m lowers it from epoch m + 1 of 1..{epochs}; use milestones below {epochs}, or stepsize = [] for no decay)"
+        )
+    if s["method"] != "bot" or not warmup:
+        return problems
+    if milestones and warmup >= min(milestones):
+        problems.append(
+            f"warmup_epochs: {warmup} is at or beyond the first stepsize milestone {min(milestones)}: "
+            "the learning rate decays before warmup has ended"
+        )
+    elif not milestones and warmup >= epochs:
+        problems.append(f"warmup_epochs: {warmup} is at or beyond epochs = {epochs}: warmup never ends")
     return problems

@@ -31,7 +31,7 @@ from augreid.reid.config import ReidConfig
 from augreid.reid.datasets import REAL, REGISTERED_NAMES, SYNTHETIC, SyntheticSet, build_union
 from augreid.reid.losses import SyntheticAwareTripletLoss, SyntheticLabelCrossEntropy
 from augreid.reid.models import build_torchreid_model
-from augreid.reid.sampler import MixedBatchSampler, RankBatches, synthetic_per_batch
+from augreid.reid.sampler import MixedBatchSampler, RankBatches
 
 __all__ = ["ReidDataManager", "SyntheticSoftmaxEngine", "SyntheticTripletEngine", "build_torchreid_model"]
 
@@ -76,21 +76,18 @@ class ReidDataManager(DataManager):
         items = self.trainset.train
         real = [i for i, item in enumerate(items) if item[3] == REAL]
         synth = [i for i, item in enumerate(items) if item[3] == SYNTHETIC]
-        if config.synthetic_ratio is None:
-            primary, secondary, per_batch = list(range(len(items))), [], 0
-        else:
-            per_batch = synthetic_per_batch(config.batch_size, config.synthetic_ratio, config.num_instances, identity)
-            primary, secondary = real, synth
+        # Every arm samples the real images alike; synthetic ones ride on top (none in a real-only run).
+        per_batch = config.synthetic_per_batch if synth else 0
         self.synthetic_per_batch = per_batch
         self.batch_sampler = MixedBatchSampler(
             items,
-            primary,
-            secondary,
+            real,
+            synth,
             config.batch_size,
             per_batch,
             identity=identity,
             num_instances=config.num_instances,
-            max_batches=config.max_iters_per_epoch,
+            iters=config.iters_per_epoch,
         )
         loader_args: dict[str, Any] = {"num_workers": config.workers, "pin_memory": self.use_gpu}
         if config.workers > 0:
@@ -116,6 +113,17 @@ class ReidDataManager(DataManager):
 def market_items_or_none(market: MarketDataset, split: str):
     records = market.query if split == "query" else market.gallery
     return [(str(r.path), r.pid, r.camid, REAL) for r in records] or None
+
+
+def in_memory_format(engine, memory_format: torch.memory_format) -> None:
+    """Make ``engine`` hand its model input batches in ``memory_format`` (channels_last: the model's own)."""
+    parse = engine.parse_data_for_train
+
+    def parse_in_format(data):
+        imgs, pids = parse(data)
+        return imgs.contiguous(memory_format=memory_format), pids
+
+    engine.parse_data_for_train = parse_in_format
 
 
 def synthetic_flags(data: dict) -> torch.Tensor:

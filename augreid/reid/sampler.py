@@ -1,19 +1,21 @@
 """Batch sampling for real + synthetic training.
 
-``MixedBatchSampler`` yields index batches made of ``batch_size - num_secondary``
-images from a *primary* pool and ``num_secondary`` from a *secondary* pool:
+``MixedBatchSampler`` yields index batches of ``num_primary`` images from a
+*primary* pool (the real images) topped up with ``num_secondary`` images from a
+*secondary* pool (the synthetic ones). Synthetic images are added, never
+swapped for real ones: a real-only run and a real + synthetic run with the same
+``num_primary`` take the same number of steps with the same real images per
+batch (CamStyle's design), so the arms of a comparison differ only in the
+extra images.
 
-* without ``--synthetic-ratio`` the primary pool is the whole union and nothing
-  is secondary (real and synthetic images are drawn alike);
-* with it, the primary pool is the real images and the secondary pool the
-  synthetic ones, so every batch holds exactly ``num_secondary`` synthetic images.
-
-An epoch is one pass over the primary pool. For triplet losses the primary
-batches come from torchreid's ``RandomIdentitySampler`` (P identities x K
-images) and the synthetic images are taken, where possible, from identities
-already in the batch so that they act as extra positives. Randomness comes from
-Python's ``random`` module, like torchreid's samplers, so ``seed_everything``
-makes batches reproducible.
+An epoch is one pass over the primary pool, or exactly ``iters`` batches when
+given (passes follow each other, each one freshly shuffled; the last one is
+cut short): runs on different amounts of data then take the same steps. For
+triplet losses the primary batches come from torchreid's
+``RandomIdentitySampler`` (P identities x K images) and the synthetic images
+are taken, where possible, from identities already in the batch so that they
+act as extra positives. Randomness comes from Python's ``random`` module, like
+torchreid's samplers, so ``seed_everything`` makes batches reproducible.
 """
 
 from __future__ import annotations
@@ -29,46 +31,30 @@ from torchreid.reid.data.sampler import RandomIdentitySampler
 from augreid.errors import ConfigError
 
 
-def synthetic_per_batch(batch_size: int, ratio: float | None, num_instances: int, identity: bool) -> int:
-    """How many synthetic images a batch holds for ``ratio`` (rounded; identity batches keep whole K groups)."""
-    if ratio is None or ratio == 0:
-        return 0
-    step = num_instances if identity else 1
-    count = step * round(ratio * batch_size / step)
-    count = max(step, count)  # a positive ratio never rounds down to no synthetic image
-    if batch_size - count < (num_instances if identity else 1):
-        raise ConfigError(
-            f"synthetic_ratio {ratio} leaves no room for real images in a batch of {batch_size}"
-            + (f" (triplet batches need whole groups of num_instances={num_instances})" if identity else "")
-        )
-    return count
-
-
 class MixedBatchSampler(Sampler[list[int]]):
-    """Index batches of primary images topped up with secondary (synthetic) ones."""
+    """Index batches of ``num_primary`` primary images plus ``num_secondary`` secondary (synthetic) ones."""
 
     def __init__(
         self,
         items: Sequence[tuple],
         primary: Sequence[int],
         secondary: Sequence[int],
-        batch_size: int,
+        num_primary: int,
         num_secondary: int = 0,
         identity: bool = False,
         num_instances: int = 4,
-        max_batches: int | None = None,
+        iters: int | None = None,
     ) -> None:
         self.items = items
         self.primary = list(primary)
         self.secondary = list(secondary)
-        self.batch_size = batch_size
+        self.num_primary = num_primary
         self.num_secondary = num_secondary if self.secondary else 0
-        self.num_primary = batch_size - self.num_secondary
         self.identity = identity
         self.num_instances = num_instances
-        self.max_batches = max_batches
+        self.iters = iters
         if self.num_primary < 1:
-            raise ConfigError(f"a batch of {batch_size} has no room for real images")
+            raise ConfigError(f"a batch of {num_primary} real images is empty")
         if identity:
             pids = {items[i][1] for i in self.primary}
             needed = self.num_primary // num_instances
@@ -76,13 +62,17 @@ class MixedBatchSampler(Sampler[list[int]]):
                 raise ConfigError(
                     f"triplet batches of {self.num_primary} images need {needed} identities, the data has {len(pids)}"
                 )
-        if len(self) == 0:
+        if self._batches_per_pass() == 0:
             raise ConfigError(
-                f"batch size {batch_size} is larger than the {len(self.primary)} training images: no full batch"
+                f"batch size {num_primary} is larger than the {len(self.primary)} training images: no full batch"
             )
         self.secondary_by_pid: dict[int, list[int]] = defaultdict(list)
         for index in self.secondary:
             self.secondary_by_pid[items[index][1]].append(index)
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_primary + self.num_secondary
 
     def _primary_order(self) -> list[int]:
         if not self.identity:
@@ -102,20 +92,30 @@ class MixedBatchSampler(Sampler[list[int]]):
             counts[self.items[i][1]] += 1
         return sum(max(n, self.num_instances) // self.num_instances * self.num_instances for n in counts.values())
 
+    def _batches_per_pass(self) -> int:
+        return self._num_primary_items() // self.num_primary
+
     def __len__(self) -> int:
-        batches = self._num_primary_items() // self.num_primary
-        return batches if self.max_batches is None else min(batches, self.max_batches)
+        return self._batches_per_pass() if self.iters is None else self.iters
+
+    def _primary_batches(self) -> Iterator[list[int]]:
+        """Full primary batches of one pass, then (with ``iters``) of the next passes, endlessly."""
+        while True:
+            order = self._primary_order()
+            batches = [
+                order[s : s + self.num_primary] for s in range(0, len(order) - self.num_primary + 1, self.num_primary)
+            ]
+            yield from batches[: self._batches_per_pass()]
+            if self.iters is None:
+                return
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = self._primary_order()
         pool: list[int] = []
-        limit = len(self)
-        for number, start in enumerate(range(0, len(order) - self.num_primary + 1, self.num_primary)):
-            if number == limit:
+        for number, batch in enumerate(self._primary_batches()):
+            if number == len(self):
                 return
-            batch = order[start : start + self.num_primary]
             if self.num_secondary:
-                batch += self._secondary_for(batch, pool)
+                batch = batch + self._secondary_for(batch, pool)
             yield batch
 
     def _secondary_for(self, batch: list[int], pool: list[int]) -> list[int]:

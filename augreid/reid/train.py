@@ -6,7 +6,9 @@ A run folder holds::
     checkpoint.pth    weights + optimizer/scheduler/RNG state, saved every epoch
     run.json          model, method, initial weights (sha256), input size, normalisation,
                       dataset fingerprint, synthetic manifest hash, seed, threads,
-                      epoch times, final metrics
+                      real and synthetic images per batch, optimizer steps with the
+                      learning rate of the first and last one, epoch times, the
+                      learning curve (``eval_every``), final metrics
     tensorboard/      Train/loss*, Train/acc, Train/lr, Epoch/*, Test/*
 
 Everything that can be wrong with the input (unknown model or method, missing
@@ -49,7 +51,7 @@ from augreid.reid.checkpoint import (
 )
 from augreid.reid.config import ReidConfig
 from augreid.reid.datasets import load_synthetic_set, unreadable_images
-from augreid.reid.engine import ReidDataManager, evaluate_end_of_training
+from augreid.reid.engine import ReidDataManager, evaluate_end_of_training, in_memory_format
 from augreid.reid.methods import get_method
 from augreid.reid.methods.base import ReidMethod
 from augreid.reid.pretrained import initialise, resolve_pretrained
@@ -215,11 +217,25 @@ def train_reid(
         torch.set_num_threads(threads_before)
 
 
-def _guard_finite(engine, run_dir: Path) -> None:
-    """Stop at the first non-finite loss; the checkpoint of the last finished epoch stays as it was."""
+@dataclass
+class StepLog:
+    """Optimizer steps taken and the learning rate of the first and the last one (kept in run.json)."""
+
+    optimizer_steps: int = 0
+    lr_first: float | None = None
+    lr_last: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"optimizer_steps": self.optimizer_steps, "lr_first": self.lr_first, "lr_last": self.lr_last}
+
+
+def _watch_steps(engine, run_dir: Path, log: StepLog) -> None:
+    """Count every optimizer step with its learning rate, and stop at the first non-finite loss
+    (the checkpoint of the last finished epoch stays as it was)."""
     inner = engine.forward_backward
 
     def checked(data):
+        lr = float(engine.optimizer.param_groups[0]["lr"])
         summary = inner(data)
         if not math.isfinite(summary["loss"]):
             raise TrainingDiverged(
@@ -227,6 +243,9 @@ def _guard_finite(engine, run_dir: Path) -> None:
                 f"{getattr(engine, 'batch_idx', 0) + 1}; lower --lr. {run_dir} keeps the last "
                 "finished epoch"
             )
+        log.optimizer_steps += 1
+        log.lr_first = lr if log.lr_first is None else log.lr_first
+        log.lr_last = lr
         return summary
 
     engine.forward_backward = checked
@@ -246,11 +265,13 @@ def _build(config: ReidConfig, method: ReidMethod, choice: str, data: PreparedDa
         )
     model = method.build_model(config.model, datamanager.num_train_pids, method.model_options(config))
     pretrained = initialise(method.backbone(model), config.model, choice)
-    model = model.to(dist.device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(dist.device).to(memory_format=memory_format)
     optimizer = method.build_optimizer(model, config)
     scheduler = method.build_scheduler(optimizer, config)
     trained = DistributedDataParallel(model) if dist.world > 1 else model
     engine = method.build_engine(config, datamanager, trained, optimizer, scheduler, use_gpu=gpu)
+    in_memory_format(engine, memory_format)
     return datamanager, model, optimizer, scheduler, engine, pretrained
 
 
@@ -271,19 +292,24 @@ def _train(
     info["train_images"] = {
         "real": datamanager.num_real_images,
         "synthetic": datamanager.num_synthetic_images,
+        "real_per_batch": config.batch_size,
         "synthetic_per_batch": datamanager.synthetic_per_batch,
+        "steps_per_epoch": len(datamanager.train_loader),
     }
-    start, epoch_seconds = 0, []
+    start, epoch_seconds, steps, curve = 0, [], StepLog(), []
     if can_resume:
         payload = read_checkpoint(run_dir)
         model.load_state_dict({k: v.to(dist.device) for k, v in payload["state_dict"].items()})
         start = restore_training_state(payload, optimizer, scheduler)
         if "rng" in payload:
             set_rng_state_tensors(payload["rng"])
-        epoch_seconds = list(read_run_json(run_dir / "run.json").get("epoch_seconds", []))[:start]
+        before = read_run_json(run_dir / "run.json")
+        epoch_seconds = list(before.get("epoch_seconds", []))[:start]
+        steps = StepLog(**before.get("schedule", {})) if start else steps
+        curve = [point for point in before.get("learning_curve", []) if point["epoch"] <= start]
     writer = SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR)) if dist.is_main else None
     engine.writer, engine.max_epoch = writer, config.epochs
-    _guard_finite(engine, run_dir)
+    _watch_steps(engine, run_dir, steps)
     train_loader = engine.train_loader
     quiet = 10**9  # torchreid prints every print_freq batches; the progress bar replaces that
     metrics = None
@@ -300,10 +326,11 @@ def _train(
                 assert writer is not None  # the main rank made one
                 writer.add_scalar("Epoch/seconds", epoch_seconds[-1], epoch + 1)
                 writer.add_scalar("Epoch/lr", engine.get_current_lr(), epoch + 1)
+                curve += _curve_point(config, model, datamanager, evaluate_rank, writer, epoch + 1, steps)
                 save_reid_checkpoint(
                     run_dir,
                     model,
-                    {**info, "epoch_seconds": epoch_seconds},
+                    {**info, "epoch_seconds": epoch_seconds, "schedule": steps.to_dict(), "learning_curve": curve},
                     epoch + 1,
                     optimizer=optimizer,
                     scheduler=scheduler,
@@ -318,6 +345,29 @@ def _train(
     if not (run_dir / CHECKPOINT_NAME).is_file():
         raise ConfigError(f"{run_dir}: training produced no checkpoint")
     return TrainResult(run_dir, run_dir / CHECKPOINT_NAME, info, epoch_seconds, metrics, start)
+
+
+def _curve_point(
+    config: ReidConfig, model, datamanager, evaluate_rank: EvaluateRank | None, writer, epoch: int, steps: StepLog
+) -> list[dict[str, Any]]:
+    """With ``eval_every``, rank-1 and mAP after ``epoch`` (every N epochs and the last) as a learning-curve point.
+
+    Training goes on exactly as without it: the random state is put back (iterating the test loader draws
+    from torch's generator) and the next epoch sets the model back to training mode."""
+    if not config.eval_every or evaluate_rank is None:
+        return []
+    if epoch % config.eval_every and epoch != config.epochs:
+        return []
+    state = rng_state_tensors()
+    try:
+        metrics = evaluate_end_of_training(model, datamanager, evaluate_rank)
+    finally:
+        set_rng_state_tensors(state)
+    if metrics is None:
+        return []
+    writer.add_scalar("Test/rank1", metrics["rank1"], steps.optimizer_steps)
+    writer.add_scalar("Test/mAP", metrics["mAP"], steps.optimizer_steps)
+    return [{"epoch": epoch, "step": steps.optimizer_steps, "rank1": metrics["rank1"], "mAP": metrics["mAP"]}]
 
 
 def _evaluate(

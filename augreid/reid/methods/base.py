@@ -39,7 +39,10 @@ class ReidMethod(abc.ABC):
         return optim.build_optimizer(model, optim=config.optimizer, lr=config.lr, weight_decay=config.weight_decay)
 
     def build_scheduler(self, optimizer, config: ReidConfig):
-        stepsize = list(config.stepsize) if config.lr_scheduler == "multi_step" else config.stepsize[-1]
+        _, milestones = config.schedule
+        stepsize = (
+            milestones if config.lr_scheduler == "multi_step" else milestones[-1] if milestones else config.epochs
+        )
         return optim.build_lr_scheduler(
             optimizer, lr_scheduler=config.lr_scheduler, stepsize=stepsize, gamma=config.gamma, max_epoch=config.epochs
         )

@@ -7,7 +7,8 @@
 * P identities x K images per batch; random erasing and random crop come with
   the default transforms; label smoothing is ``real_label_smoothing``.
 * Linear warmup from ``warmup_factor * lr`` over ``warmup_epochs``, then the
-  learning rate is multiplied by ``gamma`` at every epoch of ``stepsize``.
+  learning rate is multiplied by ``gamma`` at every epoch of ``stepsize`` (both at
+  BoT's shares of the run unless given: ``ReidConfig.schedule``).
 * Last stride 1 where the backbone has one (``LAST_STRIDE``): the final
   feature map keeps twice the resolution.
 
@@ -169,9 +170,8 @@ class BotMethod(ReidMethod):
         return model.backbone
 
     def build_scheduler(self, optimizer, config: ReidConfig):
-        return WarmupMultiStepLR(
-            optimizer, list(config.stepsize), config.gamma, config.warmup_epochs, config.warmup_factor
-        )
+        warmup, milestones = config.schedule
+        return WarmupMultiStepLR(optimizer, milestones, config.gamma, warmup, config.warmup_factor)
 
     def build_engine(self, config, datamanager, model, optimizer, scheduler, use_gpu: bool):
         return BotEngine(
