@@ -296,7 +296,7 @@ def _train(
         "synthetic_per_batch": datamanager.synthetic_per_batch,
         "steps_per_epoch": len(datamanager.train_loader),
     }
-    start, epoch_seconds, steps, curve = 0, [], StepLog(), []
+    start, epoch_seconds, epoch_cpu_seconds, steps, curve = 0, [], [], StepLog(), []
     if can_resume:
         payload = read_checkpoint(run_dir)
         model.load_state_dict({k: v.to(dist.device) for k, v in payload["state_dict"].items()})
@@ -305,6 +305,7 @@ def _train(
             set_rng_state_tensors(payload["rng"])
         before = read_run_json(run_dir / "run.json")
         epoch_seconds = list(before.get("epoch_seconds", []))[:start]
+        epoch_cpu_seconds = list(before.get("epoch_cpu_seconds", []))[:start]
         steps = StepLog(**before.get("schedule", {})) if start else steps
         curve = [point for point in before.get("learning_curve", []) if point["epoch"] <= start]
     writer = SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR)) if dist.is_main else None
@@ -319,9 +320,10 @@ def _train(
             engine.train_loader = ProgressLoader(
                 train_loader, f"epoch {epoch + 1}/{config.epochs}", progress and dist.is_main
             )
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             engine.train(print_freq=quiet)
             epoch_seconds.append(round(time.perf_counter() - began, 3))
+            epoch_cpu_seconds.append(round(time.process_time() - cpu_began, 3))
             if dist.is_main:
                 assert writer is not None  # the main rank made one
                 writer.add_scalar("Epoch/seconds", epoch_seconds[-1], epoch + 1)
@@ -330,7 +332,14 @@ def _train(
                 save_reid_checkpoint(
                     run_dir,
                     model,
-                    {**info, "epoch_seconds": epoch_seconds, "schedule": steps.to_dict(), "learning_curve": curve},
+                    {
+                        **info,
+                        "epoch_seconds": epoch_seconds,
+                        # CPU time of this process (loader workers excluded): comparable on a busy machine
+                        "epoch_cpu_seconds": epoch_cpu_seconds,
+                        "schedule": steps.to_dict(),
+                        "learning_curve": curve,
+                    },
                     epoch + 1,
                     optimizer=optimizer,
                     scheduler=scheduler,
