@@ -283,10 +283,42 @@ def toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, Path):
-        value = str(value)
+        return "{" + ", ".join(f"{toml_string(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (str, Path)):
+        return toml_string(str(value))
     return json.dumps(value)
+
+
+# TOML basic strings: escape the quote, the backslash and control characters; every other character, outside
+# the Basic Multilingual Plane too, stays as it is (json.dumps would write a surrogate pair, which TOML forbids).
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string."""
+    out = []
+    for char in text:
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def mapping_to_toml(values: Mapping[str, Any], section: str = "") -> list[str]:
+    """TOML lines of nested mappings (tables for the nested ones); ``None`` values are left out."""
+    tables = {k: v for k, v in values.items() if isinstance(v, Mapping)}
+    lines = [f"{_toml_key(k)} = {toml_value(v)}" for k, v in values.items() if k not in tables and v is not None]
+    for key, table in tables.items():
+        name = f"{section}{_toml_key(key)}"
+        lines += ["", f"[{name}]", *mapping_to_toml(table, f"{name}.")]
+    return lines
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else toml_string(key)
 
 
 def to_toml(obj: Any, header: str = "") -> str:

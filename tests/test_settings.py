@@ -229,3 +229,26 @@ def test_saved_pg2_configs_keep_defaults_for_keys_added_later():
     saved = PG2Config().to_dict()
     del saved["train"]["fm_weight"]
     assert PG2Config.from_dict(saved) == PG2Config()
+
+
+def test_toml_written_with_any_character_parses_back(tmp_path):
+    """Characters outside the Basic Multilingual Plane stay literal: an escaped surrogate pair is not TOML."""
+    folder = tmp_path / 'data 😀 "quoted" back\\slash'
+    config = resolve_config(None, {"epochs": 2, "data": str(folder)})
+    path = tmp_path / "config.toml"
+    path.write_text(config.to_toml(), encoding="utf-8")
+    assert resolve_config(path) == config
+
+
+def test_the_reports_recipe_block_is_toml_that_parses_back():
+    import tomllib
+
+    from augreid.pipeline.recipe import validate
+    from augreid.pipeline.report import _recipe_text
+
+    recipe = validate(
+        {"name": "r 😀", "reid": {"epochs": 4, "channels_last": True}, "synth": {"min_quality": {"pckh": 0.2}}}
+    )
+    parsed = tomllib.loads(_recipe_text(recipe.settings))
+    assert parsed["name"] == "r 😀" and parsed["reid"]["channels_last"] is True and parsed["reid"]["epochs"] == 4
+    assert parsed["synth"]["min_quality"] == {"pckh": 0.2} and "pretrained" in parsed["reid"]

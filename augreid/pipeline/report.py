@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from augreid import settings
 from augreid.io import atomic_write_text, portable_path
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
 from augreid.pipeline.run_records import RUN_COLUMNS, run_cells, run_rows, steps_sentence
@@ -305,18 +306,15 @@ def design_sentence() -> str:
 
 
 def _recipe_text(recipe: dict[str, Any]) -> str:
-    lines = []
-    for key, value in recipe.items():
-        if not isinstance(value, dict):
-            lines.append(f"{key} = {value!r}")
-    for key, value in recipe.items():
-        if isinstance(value, dict):
-            lines.append(f"[{key}]")
-            # Resolved paths are absolute; a committed report must not name this machine's folders.
-            lines += [
-                f"{k} = {(portable_path(v) if isinstance(v, str) else v)!r}" for k, v in value.items() if v is not None
-            ]
-    return "\n".join(lines)
+    """The resolved recipe as TOML that parses back (a reader can copy it into a recipe file)."""
+    return "\n".join(settings.mapping_to_toml(_portable(recipe)))
+
+
+def _portable(value: Any) -> Any:
+    """Resolved paths are absolute; a committed report must not name this machine's folders."""
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    return portable_path(value) if isinstance(value, str) else value
 
 
 def run_report(ctx: StageContext) -> dict[str, Any]:
