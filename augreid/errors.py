@@ -55,3 +55,17 @@ def output_error(err: OSError, path: object | None = None, action: str = "cannot
     reason = (_ENVIRONMENT_ERRNOS.get(err.errno) if err.errno is not None else None) or err.strerror or str(err)
     detail = f" [{err.strerror}]" if err.strerror and err.strerror.lower() != reason else ""
     return OutputError(f"{action} {where}: {reason}{detail}")
+
+
+def user_message(err: AugreidError) -> str:
+    """What ``err`` says, without the traceback torch adds to an error raised in a DataLoader worker.
+
+    torch re-raises a worker's exception in the main process as the same type, its message being
+    "Caught X in DataLoader worker process N. Original Traceback ..." with the original message last.
+    """
+    text = str(err)
+    if not (text.startswith("Caught ") and "Original Traceback" in text):
+        return text
+    name = f"{type(err).__module__}.{type(err).__qualname__}: "
+    at = text.rfind(name)
+    return text[at + len(name) :].strip() if at >= 0 else text

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperCommand
 
 from augreid import __version__, settings
-from augreid.errors import AugreidError, is_environment_error, output_error
+from augreid.errors import AugreidError, is_environment_error, output_error, user_message
 
 app = typer.Typer(
     name="augreid",
@@ -49,7 +49,7 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except AugreidError as err:
-            typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {user_message(err)}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
         except OSError as err:
             # A full disk or a read-only/unusable --out reached a plain mkdir or open somewhere:
