@@ -158,7 +158,9 @@ def _unknown(where: str, value: Any, source: str, known: list[str], hints: Mappi
         return f"{where}: unknown {kind} in {source}; {hints[where]}"
     name = where.rpartition(".")[2]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
+    hint = (
+        f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}" if known else "none is known"
+    )
     return f"{where}: unknown {kind} in {source} ({hint})"
 
 

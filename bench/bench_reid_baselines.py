@@ -48,8 +48,8 @@ SOFTMAX = {
 # Throughput: the same model, input and batch size through torchreid's softmax engine and bot's loop.
 PROBES: dict[str, dict] = {
     "softmax": {**SOFTMAX, "pretrained": "imagenet", "batch_size": 64},
-    "bot-last-stride-2": {**BOT_CPU, "last_stride": 2},
-    "bot-last-stride-1": {**BOT_CPU, "last_stride": 1},
+    "bot-last-stride-2": {**BOT_CPU, "method_options": {"last_stride": 2}},
+    "bot-last-stride-1": {**BOT_CPU, "method_options": {"last_stride": 1}},
 }
 CONFIGS: dict[str, dict] = {
     "bot-128x64": {**BOT_CPU},
@@ -95,7 +95,7 @@ def row_of(name: str, result, config, args) -> dict:
         "mAP": round(100 * metrics.get("mAP", float("nan")), 2),
         "seconds_per_epoch": round(sum(seconds) / len(seconds), 1) if seconds else None,
         "iterations_per_epoch": config.iters_per_epoch,
-        "last_stride": config.last_stride,
+        "method_options": config.method_options,
         "batch_size": config.batch_size,
         "lr": config.lr,
         "warmup_epochs": config.schedule[0],

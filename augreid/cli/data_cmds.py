@@ -1,4 +1,4 @@
-"""Data commands: ``demo-data``, ``data check``, ``data sheet``, ``pose``."""
+"""Data commands: ``demo-data``, ``data check``, ``data sheet``, ``data import``, ``pose``."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def data_sheet_cmd(
     root = resolve_source(data).root
     path = demo_contact_sheet(root, out_png, num_ids=ids, per_id=per_id, split=split, skeleton=skeleton, zoom=zoom)
     typer.echo(f"written: {path}")
+
+
+@data_app.command("import")
+@user_errors
+def data_import_cmd(
+    fmt: str = typer.Argument(..., metavar="format", help="Source format: msmt17, cuhk03 or dukemtmc."),
+    src: Path = typer.Argument(..., help="The dataset as released (e.g. MSMT17_V2/ or its parent)."),
+    out: Path = typer.Argument(..., help="Folder for the Market-layout view (links to SRC) and import.json."),
+    split: Optional[str] = typer.Option(None, help="cuhk03 only: detected (default) or labeled boxes."),
+) -> None:
+    """A Market-1501-layout view of another dataset: links under Market names, plus OUT/import.json."""
+    from augreid.data.importers import import_dataset
+
+    typer.echo(import_dataset(fmt, src, out, split=split).format())
 
 
 @app.command("pose", cls=defaults_from("augreid.pose_estimation.config:PoseConfig"))

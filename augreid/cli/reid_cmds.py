@@ -33,7 +33,7 @@ def train_reid_cmd(
     batch_size: Optional[int] = typer.Option(None, help="Real images per batch (synthetic ones come on top)."),
     lr: Optional[float] = typer.Option(None, help="Learning rate."),
     method: Optional[str] = typer.Option(
-        None, help="Training method: bot (strong baseline), softmax or triplet (torchreid's engines)."
+        None, help="Training method: a name in augreid.reid.methods' registry (bot, the strong baseline, by default)."
     ),
     label_scheme: Optional[str] = typer.Option(None, help="Labels of synthetic images: same-id, lsro or smoothed-id."),
     label_smoothing: Optional[float] = typer.Option(None, help="Epsilon of smoothed-id."),

@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from augreid import settings
+from augreid.reid.methods import method_class, method_names
 
 LabelScheme = Literal["same-id", "lsro", "smoothed-id"]
-Method = Literal["bot", "softmax", "triplet"]  # augreid.reid.methods registers them; checked there too
 # What torchreid's build_optimizer / build_lr_scheduler accept (torchreid 0.2.5).
 Optimizer = Literal["adam", "amsgrad", "sgd", "rmsprop", "radam"]
 LrScheduler = Literal["single_step", "multi_step", "cosine"]
 Device = Literal["auto", "cpu", "cuda"]
 LABEL_SCHEMES = get_args(LabelScheme)
-METHODS = get_args(Method)
 OPTIMIZERS = get_args(Optimizer)
 LR_SCHEDULERS = get_args(LrScheduler)
 DEVICES = get_args(Device)
@@ -53,8 +52,8 @@ class ReidConfig:
     # torchreid build_transforms names (BoT's set)
     transforms: list[str] = field(default_factory=lambda: ["random_flip", "random_crop", "random_erase"])
     # optimisation (torchreid build_optimizer / build_lr_scheduler)
-    method: Method = "bot"  # bot (BNNeck, warmup, PK batches, CE + triplet), softmax or triplet (torchreid's engines)
-    last_stride: Literal[1, 2] = 1  # bot: stride of the backbone's last downsampling (BoT: 1)
+    method: str = "bot"  # a name in augreid.reid.methods' registry: bot (BoT), softmax or triplet (torchreid's engines)
+    method_options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options dataclass)
     # bot: linear warmup from warmup_factor * lr over these epochs; None = BoT's share of the run (10 of 120)
     warmup_epochs: int | None = None
     warmup_factor: float = 0.1
@@ -95,7 +94,22 @@ class ReidConfig:
         return self.synthetic is not None and self.synthetic_per_batch > 0
 
     def problems(self) -> list[str]:
-        return check_values(dataclasses.asdict(self))
+        problems = check_values(dataclasses.asdict(self))
+        if self.method not in method_names():
+            return problems + [f"method: {self.method!r} is not one of {', '.join(method_names())}"]
+        settings.build(
+            method_class(self.method).Options,
+            [settings.Layer("method_options", self.method_options)],
+            problems,
+            prefix="method_options.",
+        )
+        return problems
+
+    def options_of(self, method: Any) -> Any:
+        """``method_options`` as ``method``'s own ``Options`` dataclass (defaults filled in, values checked)."""
+        return settings.load(
+            method.Options, [settings.Layer("method_options", self.method_options)], what=f"{method.name} options"
+        )
 
     @property
     def schedule(self) -> tuple[int, list[int]]:
@@ -123,6 +137,8 @@ RENAMED = {
     "synthetic_ratio": "synthetic images are now added on top of the batch_size real ones: write "
     "synthetic_per_batch = N (e.g. 8 with batch_size = 32)",
     "max_iters_per_epoch": "write iters_per_epoch (every epoch then takes exactly that many optimizer steps)",
+    "last_stride": "bot's own option now: write [reid.method_options] last_stride = 1 "
+    "(or --set method_options.last_stride=1)",
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(ReidConfig)}
@@ -163,7 +179,7 @@ def check_values(s: dict[str, Any]) -> list[str]:
     problems = []
     if s["stepsize"] is not None and any(step < 1 for step in s["stepsize"]):
         problems.append(f"stepsize: {s['stepsize']!r} must list epochs >= 1 ([] = no decay)")
-    elif s["stepsize"] == [] and s["method"] != "bot" and s["lr_scheduler"] == "single_step":
+    elif s["stepsize"] == [] and not _warms_up(s) and s["lr_scheduler"] == "single_step":
         problems.append("stepsize: single_step needs a step size (the last value of stepsize)")
     if s["warmup_epochs"] is not None and s["warmup_epochs"] < 0:
         problems.append(f"warmup_epochs: {s['warmup_epochs']} must be at least 0")
@@ -189,7 +205,7 @@ def check_values(s: dict[str, Any]) -> list[str]:
             problems.append(f"{key}: {s[key]} must be at least 0")
     if s["iters_per_epoch"] is not None and s["iters_per_epoch"] < 1:
         problems.append(f"iters_per_epoch: {s['iters_per_epoch']} must be at least 1")
-    if s["method"] != "softmax" and s["batch_size"] < s["num_instances"]:
+    if _identity_batches(s) and s["batch_size"] < s["num_instances"]:
         problems.append(f"batch_size: {s['batch_size']} is smaller than num_instances={s['num_instances']}")
     if len(s["norm_mean"]) != 3 or len(s["norm_std"]) != 3:
         problems.append("norm_mean/norm_std: expected three values (RGB)")
@@ -203,21 +219,21 @@ def schedule_problems(s: dict[str, Any]) -> list[str]:
 
     Epochs are counted from 0; a milestone m lowers the rate from epoch m on, so it must be below ``epochs``,
     and warmup must end before the first milestone (or, with ``stepsize = []``, a constant rate, before the
-    run ends). bot always warms up and steps at ``stepsize``; torchreid's multi_step steps at every milestone,
-    single_step every ``stepsize[-1]`` epochs, cosine uses none.
+    run ends). A method with ``warmup_schedule`` (bot) warms up and steps at ``stepsize``; torchreid's
+    multi_step steps at every milestone, single_step every ``stepsize[-1]`` epochs, cosine uses none.
     """
-    if s["method"] != "bot" and s["lr_scheduler"] == "cosine":
+    if not _warms_up(s) and s["lr_scheduler"] == "cosine":
         return []
     epochs, problems = s["epochs"], []
     warmup, stepsize = resolved_schedule(epochs, s["warmup_epochs"], s["stepsize"])
-    milestones = stepsize if s["method"] == "bot" or s["lr_scheduler"] == "multi_step" else stepsize[-1:]
+    milestones = stepsize if _warms_up(s) or s["lr_scheduler"] == "multi_step" else stepsize[-1:]
     late = [m for m in milestones if m >= epochs]
     if late:
         problems.append(
             f"stepsize: milestone(s) {late} at or beyond epochs = {epochs}: the learning rate never decays there "
             f"(a milestone m lowers it from epoch m + 1 of 1..{epochs}; use milestones below {epochs}, or stepsize = [] for no decay)"
         )
-    if s["method"] != "bot" or not warmup:
+    if not _warms_up(s) or not warmup:
         return problems
     if milestones and warmup >= min(milestones):
         problems.append(
@@ -227,3 +243,16 @@ def schedule_problems(s: dict[str, Any]) -> list[str]:
     elif not milestones and warmup >= epochs:
         problems.append(f"warmup_epochs: {warmup} is at or beyond epochs = {epochs}: warmup never ends")
     return problems
+
+
+def _capability(s: dict[str, Any], name: str) -> bool:
+    """A class-level capability of the settings' method (False for a name the registry does not know)."""
+    return s["method"] in method_names() and bool(getattr(method_class(s["method"]), name))
+
+
+def _warms_up(s: dict[str, Any]) -> bool:
+    return _capability(s, "warmup_schedule")
+
+
+def _identity_batches(s: dict[str, Any]) -> bool:
+    return _capability(s, "identity_batches")

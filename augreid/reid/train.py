@@ -163,7 +163,6 @@ def run_info(
         "num_classes": num_classes,
         "method": method.name,
         "method_options": method.model_options(config),
-        "loss": "softmax" if method.name == "softmax" else "triplet",
         "pretrained": pretrained,
         "height": config.height,
         "width": config.width,
@@ -197,9 +196,10 @@ def train_reid(
     """
     method, choice = check_before_training(config)
     dist = init_distributed("cpu" if config.device == "cpu" else "auto")
-    if dist.world > 1 and not getattr(method, "supports_ddp", False):
+    if dist.world > 1 and not method.supports_ddp:
         raise ConfigError(
-            f"method {config.method} runs in one process (torchreid's engine); use method bot under torchrun"
+            f"method {config.method} runs in one process (torchreid's engine); use a method that supports "
+            "torchrun (bot)"
         )
     data = prepare_data(config)
     check_images(data)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import nn
 from torchreid.reid import optim
 
-from augreid.reid.config import ReidConfig
+if TYPE_CHECKING:
+    from augreid.reid.config import ReidConfig
+
+
+@dataclass
+class NoOptions:
+    """A method without options of its own."""
 
 
 class ReidMethod(abc.ABC):
@@ -21,11 +29,18 @@ class ReidMethod(abc.ABC):
 
     name: str = ""
     # P identities x K images per batch (triplet-style losses need positives in the batch).
-    identity_batches: bool = False
+    identity_batches: ClassVar[bool] = False
+    # Trains under torchrun (DistributedDataParallel); torchreid's own engines run in one process.
+    supports_ddp: ClassVar[bool] = False
+    # The schedule: BoT's linear warmup then steps at every milestone (True), or torchreid's lr_scheduler.
+    warmup_schedule: ClassVar[bool] = False
+    # The method's own settings: ``[reid.method_options]`` / ``--set method_options.KEY=VALUE``, checked by the
+    # settings loader against this dataclass (its defaults are the method's defaults).
+    Options: ClassVar[type] = NoOptions
 
     def model_options(self, config: ReidConfig) -> dict[str, Any]:
         """What, beyond model name and class count, rebuilds the same network (recorded in checkpoints)."""
-        return {}
+        return dataclasses.asdict(config.options_of(self))
 
     @abc.abstractmethod
     def build_model(self, model_name: str, num_classes: int, options: dict[str, Any]) -> nn.Module:

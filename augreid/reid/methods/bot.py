@@ -9,8 +9,10 @@
 * Linear warmup from ``warmup_factor * lr`` over ``warmup_epochs``, then the
   learning rate is multiplied by ``gamma`` at every epoch of ``stepsize`` (both at
   BoT's shares of the run unless given: ``ReidConfig.schedule``).
-* Last stride 1 where the backbone has one (``LAST_STRIDE``): the final
-  feature map keeps twice the resolution.
+* Last stride 1 where augreid knows the backbone's last downsampling
+  (``LAST_STRIDE``): the final feature map keeps twice the resolution. Its
+  option ``last_stride`` (``[reid.method_options]``) asks for 1 or 2; unset, other
+  backbones keep their own, and asking for 1 on one of them is a settings error.
 
 Unlike torchreid's engines this one also runs under ``torchrun``: the model is
 wrapped in ``DistributedDataParallel`` by ``train-reid`` and every rank trains on
@@ -20,7 +22,8 @@ its own share of the same seeded batch sequence.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -143,22 +146,41 @@ class BotEngine(Engine):
         }
 
 
+@dataclass
+class BotOptions:
+    # stride of the backbone's last downsampling; None = 1 where LAST_STRIDE knows the backbone, else its own
+    last_stride: Literal[1, 2] | None = None
+
+
 class BotMethod(ReidMethod):
     name = "bot"
     identity_batches = True
     supports_ddp = True
+    warmup_schedule = True
+    Options = BotOptions
 
     def model_options(self, config: ReidConfig) -> dict[str, Any]:
-        return {"last_stride": config.last_stride}
+        """The stride the network is built with (``None``: the backbone's own), as the checkpoint records it."""
+        requested = config.options_of(self).last_stride
+        if config.model not in LAST_STRIDE:
+            if requested == 1:
+                raise ConfigError(
+                    f"method_options.last_stride: 1 is only known for {', '.join(LAST_STRIDE)}; {config.model} "
+                    "keeps its own last stride (leave last_stride unset)"
+                )
+            return {"last_stride": None}
+        return {"last_stride": requested or 1}
 
     def build_model(self, model_name: str, num_classes: int, options: dict[str, Any]) -> nn.Module:
         backbone = build_torchreid_model(model_name, num_classes, "softmax")
         if not isinstance(backbone, FeatureMaps):
             raise ConfigError(f"model {model_name}: bot needs a torchreid backbone with featuremaps()")
         backbone.classifier = nn.Identity()  # BNNeck brings its own bias-free classifier
-        stride = int(options.get("last_stride", 1))
-        if stride != 2:
-            set_last_stride(model_name, backbone, stride)
+        stride = options.get("last_stride", 1)
+        if stride == 1:
+            # Checkpoints written before the option was checked may record 1 for a backbone it was never
+            # applied to (set_last_stride returns False): they were trained with the backbone's own stride.
+            set_last_stride(model_name, backbone, 1)
         with torch.no_grad():
             was_training = backbone.training
             feature_dim = backbone.eval().featuremaps(torch.zeros(1, 3, 64, 32)).shape[1]
