@@ -7,7 +7,7 @@ Scores, on eval-gen's held-out pairs (test identities, ``build_pairs`` seed 0; c
 the dataset's test keypoint file), PCKh (MediaPipe) and the detection rate of:
 
 * ``copy condition``: the trivial baseline;
-* ``warp``: ``generators.warp.parts.warp_person`` as shipped;
+* ``warp``: ``generators.common.parts.warp_person`` as shipped;
 * ``warp, whole person inpainted``: the inpainted region also covers the condition's parts that the
   target lacks (``warp`` inpaints only the parts it moves), so no unmoved limb is left behind;
 * ``warp, silhouette``: every pixel of MediaPipe's person segmentation goes to its nearest part, the
@@ -37,7 +37,7 @@ from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.mediapipe_estimator import import_mediapipe
 from augreid.pose_estimation.pckh import LABEL, pckh_of_images
 from generators.pg2.quality import held_out_pairs, load_pair
-from generators.warp import parts as P
+from generators.common import parts as P
 
 WIDTHS = P.PartWidths()
 

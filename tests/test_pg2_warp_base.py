@@ -14,8 +14,8 @@ from generators.pg2.checkpoint import load_generator
 from generators.pg2.data import PairDataset, render_pose_maps
 from generators.pg2.model import G1, resample, smooth_flow
 from generators.pg2.train import prepare_data, train_generator
-from generators.warp.parts import warp_person
-from generators.warp.plugin import decode_pose
+from generators.common.parts import warp_person
+from generators.common.warping import decode_pose
 from test_pg2 import TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -244,11 +244,11 @@ def test_the_reports_recipe_block_is_toml_that_parses_back():
     import tomllib
 
     from augreid.pipeline.recipe import validate
-    from augreid.pipeline.report import _recipe_text
+    from augreid.pipeline.report import recipe_text
 
     recipe = validate(
         {"name": "r 😀", "reid": {"epochs": 4, "channels_last": True}, "synth": {"min_quality": {"pckh": 0.2}}}
     )
-    parsed = tomllib.loads(_recipe_text(recipe.settings))
+    parsed = tomllib.loads(recipe_text(recipe.settings))
     assert parsed["name"] == "r 😀" and parsed["reid"]["channels_last"] is True and parsed["reid"]["epochs"] == 4
     assert parsed["synth"]["min_quality"] == {"pckh": 0.2} and "pretrained" in parsed["reid"]

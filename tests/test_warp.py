@@ -13,8 +13,9 @@ from augreid.errors import ConfigError
 from augreid.pose_estimation import base as estimators
 from augreid.pose_estimation.base import PoseEstimate, PoseEstimator
 from generators.base import Generator, generator_plugin, load_generator, to_tensor_image, to_uint8_image
-from generators.warp.parts import PartWidths, body_parts, paste_parts, segment_map, similarity, warp_person
-from generators.warp.plugin import decode_pose, load_config
+from generators.common.parts import PartWidths, body_parts, paste_parts, segment_map, similarity, warp_person
+from generators.common.warping import decode_pose
+from generators.warp.plugin import load_config
 
 H, W = 128, 64
 

@@ -36,10 +36,10 @@ from augreid.data.subset import subset_view
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text, augreid_home
 from augreid.pipeline.document import Code, Document, Heading, Image, Paragraph, Table
-from augreid.pipeline.recipe import DEMO, Recipe
+from augreid.pipeline.recipe import DEMO, Recipe, fraction_label
 from augreid.pipeline.reid_section import ARMS
 from augreid.pipeline.report import (
-    _recipe_text,
+    recipe_text,
     design_sentence,
     reproducibility_section,
     software_versions,
@@ -62,25 +62,6 @@ FORMAT = "augreid-fractions-v2"  # v2: three arms, differences by pair
 
 METRICS = (("rank1", "rank-1"), ("mAP", "mAP"))  # with differences and a plot
 SCORES = (*METRICS, ("mINP", "mINP"))  # each arm's scores (mINP: absent from records made before it existed)
-
-
-def protocol_problems(protocol: dict[str, Any]) -> list[str]:
-    """Value problems of the ``[protocol]`` section (types are checked by the schema)."""
-    fractions = protocol.get("fractions")
-    if fractions is None:
-        return []
-    bad = [f for f in fractions if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1]
-    if not fractions or bad:
-        return [f"protocol.fractions: expected a non-empty list of numbers in (0, 1], got {fractions!r}"]
-    if protocol.get("curve_every", 0) < 0:
-        return [f"protocol.curve_every: {protocol['curve_every']} must be at least 0 (0 = no learning curve)"]
-    if len({fraction_label(f) for f in fractions}) != len(fractions):
-        return [f"protocol.fractions: {fractions!r} repeats a fraction (to the percent)"]
-    return []
-
-
-def fraction_label(fraction: float) -> str:
-    return f"p{round(100 * fraction):03d}"
 
 
 def fraction_stages(recipe, build: Callable) -> list:
@@ -345,7 +326,7 @@ def build_fractions_report(
     timings_section(doc, history)
     reproducibility_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
-    doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
+    doc.add(Heading("Recipe"), Code(recipe_text(recipe)))
     return doc
 
 

@@ -68,6 +68,25 @@ class ProtocolSection:
     subset_seed: int = 0
     curve_every: int = 0  # the first seed's baseline scores query/gallery every N epochs (a learning curve); 0 = off
 
+    def problems(self) -> list[str]:
+        """Value problems (types are checked by the settings loader, which prefixes ``protocol.``)."""
+        problems = []
+        if self.curve_every < 0:
+            problems.append(f"curve_every: {self.curve_every} must be at least 0 (0 = no learning curve)")
+        fractions = self.fractions
+        if fractions is None:
+            return problems
+        if not fractions or any(not 0 < f <= 1 for f in fractions):
+            problems.append(f"fractions: expected a non-empty list of numbers in (0, 1], got {fractions!r}")
+        elif len({fraction_label(f) for f in fractions}) != len(fractions):
+            problems.append(f"fractions: {fractions!r} repeats a fraction (to the percent)")
+        return problems
+
+
+def fraction_label(fraction: float) -> str:
+    """``p020`` for 0.2: the suffix of a fraction's stage names."""
+    return f"p{round(100 * fraction):03d}"
+
 
 @dataclass
 class GeneratorSection:
@@ -170,10 +189,6 @@ def validate(
         if not found:
             recipe["generator"]["preset"] = resolved_preset(recipe["generator"]["preset"], base_dir)
     problems += model_problems(recipe["reid"])
-    # Imported here: augreid.pipeline.fractions imports this module (Recipe, DEMO).
-    from augreid.pipeline.fractions import protocol_problems
-
-    problems += protocol_problems(recipe["protocol"])
     if problems:
         raise settings.invalid(f"{source} is invalid", problems)
     return Recipe(None, recipe)

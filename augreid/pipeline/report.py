@@ -274,7 +274,7 @@ def build_report(recipe: dict[str, Any], history: dict[str, StageResult]) -> Doc
     timings_section(doc, history)
     reproducibility_section(doc, history)
     doc.add(Heading("Software"), Table(["package", "version"], [[k, v] for k, v in software_versions().items()]))
-    doc.add(Heading("Recipe"), Code(_recipe_text(recipe)))
+    doc.add(Heading("Recipe"), Code(recipe_text(recipe)))
     return doc
 
 
@@ -305,7 +305,7 @@ def design_sentence() -> str:
     )
 
 
-def _recipe_text(recipe: dict[str, Any]) -> str:
+def recipe_text(recipe: dict[str, Any]) -> str:
     """The resolved recipe as TOML that parses back (a reader can copy it into a recipe file)."""
     return "\n".join(settings.mapping_to_toml(_portable(recipe)))
 

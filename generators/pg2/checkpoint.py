@@ -33,7 +33,7 @@ from generators.pg2.config import PG2Config, PoseConfig
 from augreid.data.pose import scale_pose
 from generators.pg2.data import render_pose_mask, render_pose_maps
 from generators.pg2.model import G1, G2
-from generators.warp.plugin import WarpConfig, WarpGenerator, decode_pose
+from generators.common.warping import PartWarper, WarpConfig, decode_pose
 
 FORMAT = "augreid-pg2/1"
 
@@ -133,7 +133,7 @@ class PG2Generator(torch.nn.Module):
         self.checkpoint_hash = checkpoint_hash
         self.g1 = G1(full.model)
         self.g2 = G2(full.model) if config["has_g2"] else None
-        self._warper: WarpGenerator | None = None  # model.warp_base only
+        self._warper: PartWarper | None = None  # model.warp_base only
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -228,7 +228,7 @@ class PG2Generator(torch.nn.Module):
         if self.model_config.warp_base == "off":
             return None
         if self._warper is None:
-            self._warper = WarpGenerator(WarpConfig(image_size=self.image_size), {}, self.checkpoint_path)
+            self._warper = PartWarper(WarpConfig(image_size=self.image_size))
         radius = self.pose_config.radius
         targets = np.stack([decode_pose(maps, radius) for maps in target_maps.detach().cpu().numpy()])
         return self._warper.warp(condition, targets, condition_poses)

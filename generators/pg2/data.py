@@ -26,7 +26,7 @@ from augreid.data.market import ImageRecord
 from augreid.errors import DatasetError, KeypointError
 from generators.base import to_tensor_image, to_uint8_image  # noqa: F401  (PG2 modules import them from here)
 from generators.pg2.config import PoseConfig
-from generators.warp.plugin import WarpConfig
+from generators.common.warping import WarpConfig
 
 
 def render_pose_maps(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:

@@ -1,7 +1,7 @@
 """``warp``: a training-free generator that moves the condition image's body parts into the target pose.
 
 The baseline a learned generator has to beat on pose *and* identity: clothing
-is copied pixel for pixel (``generators.warp.parts``), the pose is the target's
+is copied pixel for pixel (``generators.common.parts``), the pose is the target's
 wherever both poses have a part's joints. The condition image's own keypoints
 come from the caller (synth and eval-gen pass the dataset's); a caller without
 them gets them estimated by a pose estimator plug-in (``augreid.pose_estimation``;
@@ -15,65 +15,27 @@ and their provenance work as for any generator. No image is read.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from augreid import settings
-from augreid.data.keypoints import MISSING, NUM_KEYPOINTS
+from augreid.data.keypoints import NUM_KEYPOINTS
 from augreid.data.pose import pose_maps, scale_pose
 from augreid.data.sources import resolve_source
 from augreid.errors import ConfigError
 from augreid.io import atomic_write_json
-from augreid.pose_estimation.base import EstimatorSpec, PoseEstimator
-from generators.base import GeneratorPlugin, list_checkpoint_files, to_tensor_image, to_uint8_image
-from generators.warp.parts import PartWidths, warp_person
+from augreid.pose_estimation.base import EstimatorSpec
+from generators.base import GeneratorPlugin, list_checkpoint_files
+from generators.common.warping import MARKER_RADIUS, PartWarper, WarpConfig, decode_pose
 
 NAME = "warp"
-MARKER_RADIUS = 2.0  # target joints are rendered as small disks; generate() reads back their centres
-
-
-@dataclass
-class WarpConfig:
-    name: str = "default"
-    image_size: tuple[int, int] = (128, 64)
-    estimator: str = "mediapipe"  # finds the condition image's keypoints
-    background: Literal["inpaint", "condition"] = "inpaint"  # what shows where the person used to stand
-    widths: PartWidths = field(default_factory=PartWidths)
-
-    def problems(self) -> list[str]:
-        out = []
-        if min(self.image_size) < 32:
-            out.append(f"image_size: must be two sizes >= 32, got {list(self.image_size)}")
-        w = self.widths
-        for key in ("arm", "leg", "head"):
-            if not 0.0 < getattr(w, key) <= 2.0:
-                out.append(f"widths.{key}: must be in (0, 2] (a fraction of the torso length), got {getattr(w, key)}")
-        for key in ("torso_margin", "feather", "extremity"):
-            if getattr(w, key) < 0:
-                out.append(f"widths.{key}: must be >= 0, got {getattr(w, key)}")
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    def warp_image(self, image: np.ndarray, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
-        """uint8 ``image`` whose person stands in ``source`` re-posed to ``target`` with these settings, and how many
-        parts moved: what :class:`WarpGenerator` and PG2's ``model.warp_base`` training both call."""
-        return warp_person(
-            np.ascontiguousarray(image),
-            np.asarray(source, np.int32),
-            np.asarray(target, np.int32),
-            self.widths,
-            inpaint=self.background == "inpaint",
-        )
 
 
 def load_config(preset: str | Path = "default", overrides: Mapping[str, Any] | None = None) -> WarpConfig:
@@ -92,7 +54,7 @@ def load_config(preset: str | Path = "default", overrides: Mapping[str, Any] | N
 
 
 class WarpGenerator:
-    """The ``generators.base.Generator`` protocol over :func:`generators.warp.parts.warp_person`."""
+    """The ``generators.base.Generator`` protocol over :func:`generators.common.parts.warp_person` (through :class:`generators.common.warping.PartWarper`)."""
 
     name = NAME
 
@@ -100,9 +62,12 @@ class WarpGenerator:
         self.config, self.meta = config, meta
         self.checkpoint_path = path
         self.checkpoint_hash = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
-        self.parts_moved: list[int] = []  # per generated image, for diagnostics
-        self._estimator: PoseEstimator | None = None
-        self._poses: dict[bytes, np.ndarray] = {}  # condition image digest -> its keypoints
+        self.warper = PartWarper(config)
+
+    @property
+    def parts_moved(self) -> list[int]:
+        """How many parts moved, per generated image (diagnostics)."""
+        return self.warper.parts_moved
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -152,58 +117,17 @@ class WarpGenerator:
     def warp(
         self, condition: torch.Tensor, target_poses: np.ndarray, condition_poses: np.ndarray | None = None
     ) -> torch.Tensor:
-        """The condition images re-posed to ``(B, 18, 2)`` (y, x) ``target_poses``, in the images' coordinates.
-
-        Also what PG2's ``model.warp_base`` starts from; ``condition_poses`` as in :meth:`generate`."""
-        images = to_uint8_image(condition)
-        out = []
-        for i, (image, target) in enumerate(zip(images, np.asarray(target_poses))):
-            source = self._estimated_pose(image) if condition_poses is None else np.asarray(condition_poses[i])
-            warped, moved = self.config.warp_image(image, source, target)
-            self.parts_moved.append(moved)
-            out.append(to_tensor_image(warped))
-        return torch.stack(out).to(condition.device)
-
-    def _estimated_pose(self, image: np.ndarray) -> np.ndarray:
-        key = hashlib.sha1(image.tobytes()).digest()
-        if key not in self._poses:
-            if self._estimator is None:
-                self._estimator = EstimatorSpec(self.config.estimator).build()
-            self._poses[key] = self._estimator.estimate(image).pose
-        return self._poses[key]
+        """The condition images re-posed to ``(B, 18, 2)`` (y, x) ``target_poses`` (:class:`PartWarper`)."""
+        return self.warper.warp(condition, target_poses, condition_poses)
 
     def close(self) -> None:
-        if self._estimator is not None:
-            self._estimator.close()
-            self._estimator = None
+        self.warper.close()
 
     def to(self, device: str) -> WarpGenerator:  # numpy and OpenCV: nothing to move
         return self
 
     def eval(self) -> WarpGenerator:
         return self
-
-
-def decode_pose(maps: np.ndarray, radius: float = MARKER_RADIUS) -> np.ndarray:
-    """The ``(18, 2)`` pose back from disk pose maps of ``radius`` (:meth:`WarpGenerator.render_pose`'s, or PG2's
-    disks): their centres; empty maps = missing."""
-    pose = np.full((NUM_KEYPOINTS, 2), MISSING, np.int32)
-    for j, channel in enumerate(np.asarray(maps)):
-        ys, xs = np.nonzero(channel > 0.5)
-        if len(ys):
-            pose[j] = (_disk_centre(ys, channel.shape[0], radius), _disk_centre(xs, channel.shape[1], radius))
-    return pose
-
-
-def _disk_centre(coords: np.ndarray, size: int, radius: float) -> int:
-    """The centre of a disk of ``radius`` along one axis from the pixels it covers, read from the edge the
-    image did not cut: a mean would pull a foot at the bottom row (a cut disk) towards the middle."""
-    low, high, r = int(coords.min()), int(coords.max()), int(radius)
-    if low > 0:
-        return low + r
-    if high < size - 1:
-        return high - r
-    return (low + high) // 2  # cut on both sides: the image is narrower than the disk
 
 
 @dataclass
