@@ -11,6 +11,7 @@ each model's scores from the eval stage, for ``runs.json`` and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,12 @@ RUN_COLUMNS = (
 )
 
 
-def _run_json(history: dict, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    result = history.get(name)
-    if result is None:
-        return None
-    return result.summary, read_run_json(result.path("run_dir") / "run.json")
+def _trained(part: dict[str, Any], history: dict) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(stage summary, run.json) of every finished train-reid stage of the fraction."""
+    for name in part["runs"]:
+        result = history.get(name)
+        if result is not None:
+            yield result.summary, read_run_json(result.path("run_dir") / "run.json")
 
 
 def _scores(history: dict, eval_stage: str) -> dict[tuple[str, int], dict[str, float | None]]:
@@ -61,11 +63,7 @@ def run_rows(part: dict[str, Any], history: dict) -> list[dict[str, Any]]:
     """A row per trained model of one fraction (``part``: the fractions report's settings of it)."""
     scores = _scores(history, part["stages"]["eval"])
     rows = []
-    for name in part["runs"]:
-        found = _run_json(history, name)
-        if found is None:
-            continue
-        summary, info = found
+    for summary, info in _trained(part, history):
         images, schedule = info.get("train_images", {}), info.get("schedule", {})
         score = scores.get((summary["arm"], int(summary["seed"])), {})
         rows.append(
@@ -94,11 +92,7 @@ def run_cells(rows: list[dict[str, Any]], columns: tuple[str, ...] = RUN_COLUMNS
 def curve_rows(part: dict[str, Any], history: dict) -> list[dict[str, Any]]:
     """The learning-curve points (percent) of the fraction's runs that recorded one."""
     rows = []
-    for name in part["runs"]:
-        found = _run_json(history, name)
-        if found is None:
-            continue
-        summary, info = found
+    for summary, info in _trained(part, history):
         for point in info.get("learning_curve", []):
             rows.append(
                 {
