@@ -34,7 +34,7 @@ class ModelConfig:
     # PatchGANs on the pair at scales 1, 1/2, 1/4, ...).
     d_type: Literal["dcgan", "multiscale"] = "dcgan"
     d_scales: int = 3
-    # G1 starts from the part-wise warp of the condition image into the target pose (generators.warp) and sees
+    # G1 starts from the part-wise warp of the condition image into the target pose (generators.common.warping) and sees
     # it beside condition and pose: "residual" adds a colour correction to it, "flow" moves its pixels by a
     # predicted flow (colours come only from the warp); "off" is PG2's G1, drawing the person from scratch.
     warp_base: Literal["off", "residual", "flow"] = "off"

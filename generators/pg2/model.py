@@ -7,7 +7,7 @@
   runs a residual block, then upsamples (nearest) and applies a 1x1 conv, as in
   the authors' code. No batch norm, no dropout.
 * With ``model.warp_base``, G1 also sees the condition image warped part by part
-  into the target pose (``generators.warp``) and outputs a correction of it: a
+  into the target pose (``generators.common.warping``) and outputs a correction of it: a
   colour difference ("residual") or a flow that resamples it ("flow"). Its last
   convolution starts at zero, so training starts from the warp itself.
 * ``G2``: fully convolutional U-Net with N - 2 blocks; input = G1 output +
