@@ -104,6 +104,21 @@ def test_training_accepts_the_control_folder(control: ControlResult, demo_root: 
     assert loaded.provenance()["generator_hash"].startswith("copy-condition:")
 
 
+def test_training_reads_a_synth_sets_provenance_where_synth_writes_it(
+    synth_set: Path, demo_root: Path, tmp_path: Path
+) -> None:
+    from augreid.reid.datasets import load_synthetic_set
+
+    real = load_market(demo_root)
+    info = json.loads((synth_set / "synth.json").read_text())
+    assert load_synthetic_set(synth_set, real).provenance()["generator_hash"] == info["generator"]["hash"]
+    moved = shutil.copytree(synth_set, tmp_path / "synth")
+    info["data"]["dataset_fingerprint"] = "0" * 16
+    (moved / "synth.json").write_text(json.dumps(info))
+    with pytest.raises(DatasetError, match="made from dataset 0{16}"):
+        load_synthetic_set(moved, real)
+
+
 def test_second_call_is_a_no_op(synth_set: Path, control: ControlResult, demo_root: Path) -> None:
     files = [p for p in control.out.rglob("*") if p.is_file()]
     before = {p: p.stat().st_mtime_ns for p in files}

@@ -123,10 +123,12 @@ def test_real_only_and_augmented_arms_take_the_same_steps_with_the_same_real_bat
     arms = {}
     for name, extra, pool in (("baseline", 0, []), ("augmented", 4, synth)):
         random.seed(3)
-        sampler = MixedBatchSampler(items, real, pool, 8, extra, identity=True, num_instances=4)
+        sampler = MixedBatchSampler(items, real, pool, 8, extra, identity=True, num_instances=4, iters=25)
         arms[name] = [[i for i in b if items[i][3] == 0] for b in sampler]
-    assert len(arms["baseline"]) == len(arms["augmented"]) > 0
+    assert len(arms["baseline"]) == len(arms["augmented"]) == 25  # five passes
     assert all(len(b) == 8 for batches in arms.values() for b in batches)
+    # The synthetic draws have their own generator: the real batches stay the same, pass after pass.
+    assert arms["baseline"] == arms["augmented"]
 
 
 def test_identity_batches_take_synthetic_images_of_their_identities():

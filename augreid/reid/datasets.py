@@ -182,8 +182,16 @@ class SyntheticSet:
             "num_images": len(self.records),
             "num_available": self.num_available,
             "num_ids": len({r.pid for r in self.records}),
-            "generator_hash": self.settings.get("generator_hash"),
+            "generator_hash": synth_generator_hash(self.settings),
         }
+
+
+def synth_generator_hash(settings: dict[str, Any]) -> str | None:
+    """The generator hash of a synth.json: synth writes it as ``generator.hash``, the copy control top level."""
+    generator = settings.get("generator")
+    if isinstance(generator, dict) and generator.get("hash"):
+        return str(generator["hash"])
+    return settings.get("generator_hash")
 
 
 def read_synth_settings(root: Path) -> dict[str, Any]:
@@ -227,7 +235,7 @@ def load_synthetic_set(
             f"synthetic folder {root}: {len(stranger)} person id(s) are not training ids of {real.root} "
             f"({shown}); was it made from another dataset?"
         )
-    wanted = settings.get("dataset_fingerprint")
+    wanted = (settings.get("data") or {}).get("dataset_fingerprint") or settings.get("dataset_fingerprint")
     if wanted and wanted != real.fingerprint():
         raise DatasetError(
             f"synthetic folder {root} was made from dataset {wanted} ({SYNTH_JSON}) but {real.root} "

@@ -88,6 +88,7 @@ class ReidDataManager(DataManager):
             identity=identity,
             num_instances=config.num_instances,
             iters=config.iters_per_epoch,
+            secondary_seed=config.seed,
         )
         loader_args: dict[str, Any] = {"num_workers": config.workers, "pin_memory": self.use_gpu}
         if config.workers > 0:

@@ -14,8 +14,12 @@ cut short): runs on different amounts of data then take the same steps. For
 triplet losses the primary batches come from torchreid's
 ``RandomIdentitySampler`` (P identities x K images) and the synthetic images
 are taken, where possible, from identities already in the batch so that they
-act as extra positives. Randomness comes from Python's ``random`` module, like
-torchreid's samplers, so ``seed_everything`` makes batches reproducible.
+act as extra positives. The real batches draw from Python's ``random`` module,
+like torchreid's samplers, so ``seed_everything`` makes them reproducible; the
+synthetic draws use their own generator seeded with ``secondary_seed``, so they
+never shift the global stream: a real-only arm and a real + synthetic arm with
+the same seed get the same real index batches, pass after pass. (Per-image
+random augmentations run in the loader workers and are not paired this way.)
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class MixedBatchSampler(Sampler[list[int]]):
         identity: bool = False,
         num_instances: int = 4,
         iters: int | None = None,
+        secondary_seed: int = 0,
     ) -> None:
         self.items = items
         self.primary = list(primary)
@@ -53,6 +58,7 @@ class MixedBatchSampler(Sampler[list[int]]):
         self.identity = identity
         self.num_instances = num_instances
         self.iters = iters
+        self.secondary_rng = random.Random(secondary_seed)
         if self.num_primary < 1:
             raise ConfigError(f"a batch of {num_primary} real images is empty")
         if identity:
@@ -123,12 +129,12 @@ class MixedBatchSampler(Sampler[list[int]]):
         chosen: list[int] = []
         if self.identity:
             candidates = [i for pid in {self.items[b][1] for b in batch} for i in self.secondary_by_pid.get(pid, ())]
-            random.shuffle(candidates)
+            self.secondary_rng.shuffle(candidates)
             chosen = candidates[: self.num_secondary]
         while len(chosen) < self.num_secondary:
             if not pool:
                 pool.extend(self.secondary)
-                random.shuffle(pool)
+                self.secondary_rng.shuffle(pool)
             index = pool.pop()
             if index not in chosen or len(self.secondary) <= len(chosen):
                 chosen.append(index)
