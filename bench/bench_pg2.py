@@ -155,7 +155,7 @@ def run_speed(args) -> None:
 def train_and_eval(
     tag: str, data_root, minutes: float | None, out: Path, max_pairs: int, overrides: dict, commit_sheet: bool
 ) -> None:
-    from generators.pg2.quality import evaluate_generator
+    from generators.common.quality import evaluate_generator
     from generators.pg2.train import train_generator
 
     cfg = load_preset("cpu-small", overrides)
@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="preset override section.key=value")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from generators.pg2.config import parse_override
+    from augreid.tomlfile import parse_override
 
     overrides = dict(parse_override(s) for s in args.set)
     RESULTS.mkdir(parents=True, exist_ok=True)

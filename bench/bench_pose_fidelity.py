@@ -33,7 +33,7 @@ from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.base import EstimatorSpec
 from augreid.pose_estimation.pckh import LABEL, pose_fidelity, summary_cells, summary_columns
 from generators.pg2.checkpoint import list_checkpoints, load_generator
-from generators.pg2.quality import generate_batch, held_out_pairs, load_pair, score_image
+from generators.common.quality import generate_batch, held_out_pairs, load_pair, score_image
 
 
 def checkpoints(paths: list[str], every: bool) -> list[Path]:

@@ -266,8 +266,8 @@ def contact_sheet(runs: dict[str, Any], pairs: int = 8) -> None:
     from augreid.data import pose_maps
     from augreid.data.sources import resolve_source
     from generators.base import load_generator, to_tensor_image
-    from generators.pg2.preview import grid_rows, pose_image, to_png_bytes
-    from generators.pg2.quality import generate_batch, held_out_pairs, load_pair
+    from generators.common.preview import grid_rows, pose_image, to_png_bytes
+    from generators.common.quality import generate_batch, held_out_pairs, load_pair
 
     gens = {v: load_generator(runs[v]["checkpoint"]) for v in VARIANTS}
     size = tuple(gens["dcgan"].image_size)

@@ -36,7 +36,7 @@ from augreid.data.sources import resolve_source
 from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.mediapipe_estimator import import_mediapipe
 from augreid.pose_estimation.pckh import LABEL, pckh_of_images
-from generators.pg2.quality import held_out_pairs, load_pair
+from generators.common.quality import held_out_pairs, load_pair
 from generators.common import parts as P
 
 WIDTHS = P.PartWidths()

@@ -15,7 +15,6 @@ generator's loader.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ import torch
 from safetensors import safe_open
 
 from augreid.errors import ConfigError
+from augreid.registry import Registry
 
 LEGACY_NAME = "pg2"  # checkpoints without a "generator" key
 _STEP_RE = re.compile(r"^step_(\d+)\.json$")
@@ -101,30 +101,23 @@ class GeneratorPlugin:
 _REGISTRY: dict[str, GeneratorPlugin | str] = {
     "pg2": "generators.pg2.plugin:PLUGIN",
     "warp": "generators.warp.plugin:PLUGIN",
+    "deformable": "generators.deformable.plugin:PLUGIN",
 }
+_GENERATORS: Registry[GeneratorPlugin] = Registry("generator", _REGISTRY)
 
 
 def register_generator(name: str, target: GeneratorPlugin | str) -> None:
     """Make ``name`` usable in ``train-gen --generator``, recipes and checkpoint JSON files."""
-    _REGISTRY[name] = target
+    _GENERATORS.register(name, target)
 
 
 def generator_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _GENERATORS.names()
 
 
 def generator_plugin(name: str) -> GeneratorPlugin:
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown generator {name!r}; available: {', '.join(generator_names())}")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"generator {name!r} cannot be imported from {module}:{attr} ({err})") from None
-        _REGISTRY[name] = target
-    return target
+    """The plug-in registered as ``name`` (its module imported on first use)."""
+    return _GENERATORS.get(name)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -4,16 +4,56 @@
   user's cache and the demo dataset is generated fresh (deterministically).
 * Tests that need the real data in ``../shared/data`` use the ``shared_data``
   fixtures and are skipped cleanly when that folder is absent.
+* Tests that need an optional dependency (MediaPipe of the ``[pose]`` extra, the
+  ``[dev]`` tools) ask the ``extras`` fixture for it: absent, the test skips,
+  unless ``AUGREID_REQUIRE_EXTRAS`` is set (``.ci/run`` sets it, having installed
+  both extras), and then it fails: a broken extra must not pass as a skip.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+REQUIRE_EXTRAS = "AUGREID_REQUIRE_EXTRAS"
+
+
+class Extras:
+    """Optional dependencies: skip without them, fail instead when ``AUGREID_REQUIRE_EXTRAS`` is set."""
+
+    @staticmethod
+    def missing(reason: str) -> NoReturn:
+        if os.environ.get(REQUIRE_EXTRAS):
+            pytest.fail(f"{REQUIRE_EXTRAS} is set, but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+    def module(self, name: str, extra: str) -> ModuleType:
+        """``import name``, or skip (fail) saying which extra provides it."""
+        try:
+            return importlib.import_module(name)
+        except ImportError as err:
+            self.missing(f"{name} cannot be imported ({err}); it comes with the {extra} extra")
+
+    def tool(self, name: str, extra: str = "[dev]") -> str:
+        """The path of the command ``name``, or skip (fail) saying which extra installs it."""
+        path = shutil.which(name)
+        if path is None:
+            self.missing(f"{name} is not installed (pip install -e '.{extra}')")
+        return path
+
+
+@pytest.fixture(scope="session")
+def extras() -> Extras:
+    return Extras()
 
 
 def _shared_data_dir() -> Path:
@@ -38,6 +78,22 @@ def demo_root(augreid_home: Path) -> Path:
     from augreid.data.sources import demo_root as _demo_root
 
     return _demo_root()
+
+
+@pytest.fixture(scope="module")
+def market(demo_root: Path):
+    """The demo dataset's ``MarketDataset``."""
+    from augreid.data import load_market
+
+    return load_market(demo_root)
+
+
+@pytest.fixture(scope="module")
+def synth_root(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in synthetic folder (mirrored demo training images on camera 10; ``reid_helpers.make_synthetic``)."""
+    from reid_helpers import make_synthetic
+
+    return make_synthetic(demo_root, tmp_path_factory.mktemp("synth") / "S", camera="c10")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -180,11 +181,34 @@ def test_default_dataset_files_are_reproducible(demo_root: Path) -> None:
         assert np.array_equal(rendered.pose, test_rows[shot.name])
 
 
+# sha256 of files of the seed-3 SMALL dataset as the demo generator makes them (DEMO_VERSION 3, Pillow's
+# JPEG encoder as pinned). Any other machine, Python, numpy or Pillow must make the same bytes. These digests
+# change only when the demo generator changes: then bump DEMO_VERSION, add a CHANGELOG entry saying that
+# the demo data (and so every result on it) changed, and update the digests here.
+PINNED_SEED3 = {
+    "demo-annotation-train.csv": "f64ba0afa99135e671145b944dc98ce92d5318d94110be0a93a01a1560bdef1f",
+    "demo-annotation-test.csv": "0dd8d244afeacd250bc717441f679d3971cf8ebf1cfbf37308ec0fed15d754fc",
+    f"{MARKET_DIRNAME}/query/0004_c2s1_002124_03.jpg": "591d18b4245b1eb6f36ffc5c556ddf44c5423a308c4520c0cbabc94ec1c259c1",
+    f"{MARKET_DIRNAME}/bounding_box_train/0001_c1s1_002576_06.jpg": (
+        "b63cbac7bb85bb3917e8324ea8b322a1fc87a98cc9b5b195c63080cda49a8a9f"
+    ),
+}
+PINNED_SEED3_ALL = "7fb2a6b084cbc2662765bc701831243bfa8a0a202c584f502bec08f7393008d0"  # every file but demo.json
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     a = demo.make_demo_dataset(tmp_path / "a", seed=3, **SMALL)
     b = demo.make_demo_dataset(tmp_path / "b", seed=3, **SMALL)
     c = demo.make_demo_dataset(tmp_path / "c", seed=4, **SMALL)
     files_a, files_b, files_c = _files(a), _files(b), _files(c)
+    assert _info(a)["version"] == demo.DEMO_VERSION == "3", "the demo generator changed: see PINNED_SEED3"
+    assert {name: _sha256(files_a[name]) for name in PINNED_SEED3} == PINNED_SEED3
+    listing = "".join(f"{name}\0{_sha256(data)}\n" for name, data in sorted(files_a.items()))
+    assert _sha256(listing.encode()) == PINNED_SEED3_ALL
     assert files_a == files_b and _info(a) == _info(b)
     assert files_a["demo-annotation-train.csv"] != files_c["demo-annotation-train.csv"]
     images_a = {v for k, v in files_a.items() if k.endswith(".jpg")}

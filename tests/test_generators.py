@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,26 +18,44 @@ from generators import base
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_registry_is_lazy_and_names_what_is_known():
+@pytest.fixture
+def restored_registry():
+    """Whatever a test registers is gone afterwards: the registry is global to the session."""
+    saved = dict(base._REGISTRY)
+    yield
+    base._REGISTRY.clear()
+    base._REGISTRY.update(saved)
+
+
+def test_listing_generators_imports_no_plugin():
+    code = (
+        "import json, sys; from generators import base; names = base.generator_names(); "
+        "before = sorted(m for m in sys.modules if m.startswith('generators.') and m != 'generators.base'); "
+        "base.generator_plugin('pg2'); "
+        "after = sorted(m for m in sys.modules if m.startswith('generators.') and m != 'generators.base'); "
+        "print(json.dumps([names, before, after]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    names, before, after = json.loads(out.stdout)
+    assert {"pg2", "warp"} <= set(names)
+    assert before == []  # names only: no plug-in module (nor its dependencies) imported
+    assert "generators.pg2.plugin" in after and not [m for m in after if m.startswith("generators.warp")]
+
+
+def test_registry_names_what_is_known_and_reports_what_cannot_be_imported(restored_registry):
     assert {"pg2", NAME} <= set(base.generator_names())
     plugin = base.generator_plugin("pg2")
     assert plugin.name == "pg2" and plugin.default_preset == "cpu-small" and "cpu-small-hd" in plugin.presets()
     with pytest.raises(ConfigError, match="unknown generator 'nope'.*pg2"):
         base.generator_plugin("nope")
     base.register_generator("broken", "generators.does_not_exist:PLUGIN")
+    assert "broken" in base.generator_names()
     with pytest.raises(ConfigError, match="cannot be imported"):
         base.generator_plugin("broken")
 
 
-def test_the_double_and_pg2_satisfy_the_protocol(tmp_path):
-    assert isinstance(PasteGenerator(), base.Generator)
-    assert not isinstance(object(), base.Generator)
-    gen = base.load_generator(write_checkpoint(tmp_path / "step_00000001.json", grey=0.5))
-    assert isinstance(gen, PasteGenerator) and gen.checkpoint_hash == "test-paste-0.5"
-    assert base.load_generator(tmp_path).checkpoint_hash == "test-paste-0.5"  # a run folder: its latest JSON
-
-
-def test_dispatch_on_the_json_name_and_legacy_checkpoints(tmp_path, demo_root):
+def _tiny_pg2(demo_root, out):
     from generators.pg2 import load_preset
     from generators.pg2.train import train_generator
 
@@ -52,7 +72,41 @@ def test_dispatch_on_the_json_name_and_legacy_checkpoints(tmp_path, demo_root):
             "train.stage2_steps": 1,
         },
     )
-    run = train_generator(cfg, demo_root, out=tmp_path / "pg2", progress=False)
+    return train_generator(cfg, demo_root, out=out, progress=False)
+
+
+def test_the_double_and_pg2_satisfy_the_protocol(tmp_path, demo_root):
+    assert isinstance(PasteGenerator(), base.Generator)
+    assert not isinstance(object(), base.Generator)
+
+    class NoOutputs:  # everything but generate_outputs
+        name, checkpoint_path, checkpoint_hash, image_size, output_names = "x", "x", "x", (32, 16), ("x",)
+
+        def provenance(self): ...
+
+        def render_pose(self, pose, source_size=None): ...
+
+        def generate(self, condition, target_maps, condition_poses=None): ...
+
+    assert not isinstance(NoOutputs(), base.Generator)
+    gen = base.load_generator(write_checkpoint(tmp_path / "step_00000001.json", grey=0.5))
+    assert isinstance(gen, PasteGenerator) and gen.checkpoint_hash == "test-paste-0.5"
+    assert base.load_generator(tmp_path).checkpoint_hash == "test-paste-0.5"  # a run folder: its latest JSON
+    pg2 = base.load_generator(_tiny_pg2(demo_root, tmp_path / "pg2").run_dir)
+    assert isinstance(pg2, base.Generator) and not isinstance(pg2, PasteGenerator)
+    # The protocol's promise: generate() returns the last named output.
+    torch.manual_seed(0)
+    cond = torch.rand(2, 3, 32, 16) * 2 - 1
+    maps = torch.from_numpy(np.stack([pg2.render_pose(np.full((18, 2), [16, 8]))] * 2)).float()
+    outputs = pg2.generate_outputs(cond, maps)
+    assert tuple(outputs) == pg2.output_names == ("G1", "refined")
+    assert all(o.shape == cond.shape for o in outputs.values())
+    assert torch.equal(outputs["refined"], pg2.generate(cond, maps))
+    assert not torch.equal(outputs["G1"], outputs["refined"])
+
+
+def test_dispatch_on_the_json_name_and_legacy_checkpoints(tmp_path, demo_root):
+    run = _tiny_pg2(demo_root, tmp_path / "pg2")
     meta_path = run.checkpoint.with_suffix(".json")
     assert json.loads(meta_path.read_text())["generator"] == "pg2"
     assert base.checkpoint_generator_name(run.run_dir) == "pg2"
@@ -172,13 +226,3 @@ def test_recipe_names_the_generator(tmp_path):
     assert validate({"name": "r"}).section("generator")["name"] == "pg2"
     with pytest.raises(ConfigError, match="generator.name: 'nope'"):
         validate({"name": "r", "generator": {"name": "nope"}})
-
-
-def test_generate_outputs_agree_with_generate():
-    gen = PasteGenerator(shape=(32, 16))
-    cond = torch.rand(2, 3, 32, 16) * 2 - 1
-    maps = torch.zeros(2, 18, 32, 16)
-    maps[:, 0, 10:14, 6:10] = 1
-    outputs = gen.generate_outputs(cond, maps)
-    assert set(outputs) == set(gen.output_names)
-    assert torch.equal(outputs[gen.output_names[-1]], gen.generate(cond, maps))

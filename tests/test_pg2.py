@@ -17,7 +17,7 @@ from augreid.errors import ConfigError
 from augreid.tomlfile import parse_override
 from generators.pg2 import find_latest_checkpoint, load_generator, load_preset, preset_names
 from augreid.data.pose import scale_pose
-from generators.pg2.data import PairDataset, StepBatchSampler
+from generators.common.data import PairDataset, StepBatchSampler
 from generators.pg2.train import TrainingDiverged, prepare_data, train_generator
 from test_pg2_networks import expected_g1_parameters
 
@@ -309,7 +309,7 @@ def test_tensorboard_and_samples_are_written(tiny_run):
 
 
 def test_scores_of_identical_and_different_images():
-    from generators.pg2.quality import score_image
+    from generators.common.quality import score_image
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (32, 16, 3), dtype=np.uint8)
@@ -330,7 +330,7 @@ def test_scores_of_identical_and_different_images():
 
 def test_eval_gen_scores_held_out_pairs(tiny_run, demo_root, tmp_path):
     from augreid.data import load_market
-    from generators.pg2.quality import evaluate_generator
+    from generators.common.quality import evaluate_generator
 
     report = evaluate_generator(
         tiny_run.checkpoint, demo_root, out=tmp_path / "eval", max_pairs=20, batch_size=8, progress=False
@@ -358,7 +358,7 @@ def test_eval_gen_scores_held_out_pairs(tiny_run, demo_root, tmp_path):
 def test_eval_gen_reads_a_pairs_file(tiny_run, demo_root, tmp_path):
     from augreid.data import load_market, write_pairs_csv
     from augreid.errors import DatasetError
-    from generators.pg2.quality import evaluate_generator
+    from generators.common.quality import evaluate_generator
 
     ds = load_market(demo_root)
     bad = tmp_path / "bad.csv"

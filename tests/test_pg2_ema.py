@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from augreid.errors import ConfigError
 from generators.pg2 import load_preset
 from generators.pg2.checkpoint import load_generator
-from generators.pg2.ema import WeightAverage
+from generators.common.ema import WeightAverage
 from generators.pg2.train import train_generator
 from test_pg2 import TINY
 

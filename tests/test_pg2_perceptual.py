@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from augreid.errors import ConfigError
 from generators.pg2 import load_preset
-from generators.pg2.perceptual import PerceptualLoss
+from generators.common.features import PerceptualLoss
 from generators.pg2.train import prepare_data, train_generator
 from test_pg2 import TINY
 

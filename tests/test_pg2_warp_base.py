@@ -11,7 +11,7 @@ from augreid.errors import ConfigError
 from generators.base import to_tensor_image, to_uint8_image
 from generators.pg2 import load_preset
 from generators.pg2.checkpoint import load_generator
-from generators.pg2.data import PairDataset, render_pose_maps
+from generators.common.data import PairDataset, render_pose_maps
 from generators.pg2.model import G1, resample, smooth_flow
 from generators.pg2.train import prepare_data, train_generator
 from generators.common.parts import warp_person

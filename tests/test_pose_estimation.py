@@ -1,8 +1,7 @@
 """`augreid pose`: landmark mapping, the -1 rules, resumable CSV output, report, missing extra.
 
 Most tests use a scripted estimator registered under a test name, so they run
-without MediaPipe; the ones that run MediaPipe itself skip when the ``pose``
-extra is absent.
+without MediaPipe; the ones that run MediaPipe itself are in test_mediapipe.py.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import torch
 from typer.testing import CliRunner
 
 from augreid.cli import app
-from augreid.data.market import load_market
 from augreid.errors import ConfigError
 from augreid.pipeline.recipe import validate
 from augreid.pipeline.reid_section import ARMS
@@ -23,19 +22,9 @@ from augreid.reid.datasets import REAL, load_synthetic_set
 from augreid.reid.engine import ReidDataManager
 from augreid.reid.methods import get_method
 from augreid.reid.train import train_reid
-from tests.test_reid_training import TINY, make_synthetic
+from reid_helpers import TINY
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
-
-
-@pytest.fixture(scope="module")
-def market(demo_root):
-    return load_market(demo_root)
-
-
-@pytest.fixture(scope="module")
-def synth_root(demo_root, tmp_path_factory):
-    return make_synthetic(demo_root, tmp_path_factory.mktemp("synth") / "S", camera="c10")
 
 
 # ---------------------------------------------------------------- schedules

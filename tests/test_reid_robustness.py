@@ -145,7 +145,10 @@ def test_small_gallery_end_of_training_evaluation_works(demo_root, tmp_path):
     result = _invoke("--out", str(tmp_path / "run"), "--data", str(root), "--evaluate", *TINY)
     assert result.exit_code == 0, result.output
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert 0.0 <= run["end_of_training_eval"]["mAP"] <= 1.0
+    evaluation = run["end_of_training_eval"]
+    # augreid's evaluator ran (torchreid's crashes on a small gallery) and found matches for the queries.
+    assert evaluation["evaluator"].startswith("augreid.evaluation") and evaluation["mAP"] > 0
+    assert evaluation["rank1"] <= evaluation["rank5"] <= evaluation["rank10"]
 
 
 def test_no_query_split_says_the_evaluation_was_skipped(demo_root, tmp_path):

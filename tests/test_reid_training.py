@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,66 +16,9 @@ from augreid.reid import load_reid_model
 from augreid.reid.config import resolve_config
 from augreid.reid.datasets import SYNTHETIC, build_union, dataset_classes, load_synthetic_set, register_datasets
 from augreid.reid.train import train_reid
+from reid_helpers import TINY, make_synthetic
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-TINY = {
-    "height": 64,
-    "width": 32,
-    "epochs": 1,
-    "batch_size": 16,
-    "iters_per_epoch": 2,
-    "workers": 0,
-    "threads": 1,
-    "evaluate": False,
-}
-
-
-def make_synthetic(
-    real_root: Path, out: Path, every: int = 6, camera: str = "c7", fingerprint: str | None = None, pid_offset: int = 0
-) -> Path:
-    """A stand-in synthetic folder: mirrored real training images renamed to an unused camera."""
-    from PIL import Image, ImageOps
-
-    market = load_market(real_root)
-    (out / "bounding_box_train").mkdir(parents=True)
-    rows = []
-    for record in market.train[::every]:
-        pid = record.pid + pid_offset
-        name = f"{pid:04d}_{camera}s1_{len(rows):06d}_00.jpg"
-        with Image.open(record.path) as img:
-            ImageOps.mirror(img).save(out / "bounding_box_train" / name)
-        rows.append(
-            json.dumps(
-                {
-                    "file": name,
-                    "source": record.name,
-                    "pid": pid,
-                    "target_pose": None,
-                    "generator_hash": "test",
-                    "seed": 0,
-                    "quality": 1.0,
-                }
-            )
-        )
-    (out / "manifest.jsonl").write_text("\n".join(rows) + "\n")
-    (out / "synth.json").write_text(
-        json.dumps(
-            {"dataset_fingerprint": fingerprint or market.fingerprint(), "status": "complete", "num_images": len(rows)}
-        )
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def market(demo_root):
-    return load_market(demo_root)
-
-
-@pytest.fixture(scope="module")
-def synth_root(demo_root, tmp_path_factory):
-    return make_synthetic(demo_root, tmp_path_factory.mktemp("synth") / "S", camera="c10")
 
 
 # ---------------------------------------------------------------- torchreid traps
@@ -282,7 +226,9 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
     assert info["synthetic"] is None and info["seed"] == 5 and info["height"] == 64
     assert info["dataset_fingerprint"] == load_market(demo_root).fingerprint()
     run = json.loads((out / "run.json").read_text())
-    assert 0.0 <= run["end_of_training_eval"]["rank1"] <= 1.0 and len(run["epoch_seconds"]) == 1
+    evaluation = run["end_of_training_eval"]
+    assert evaluation["evaluator"].startswith("augreid.evaluation") and evaluation["mAP"] > 0
+    assert evaluation["rank1"] <= evaluation["rank5"] <= evaluation["rank10"] and len(run["epoch_seconds"]) == 1
     assert run["runtime"]["threads"] == 1 and run["method"] == "bot"
     assert run["pretrained"]["name"] == "imagenet" and len(run["pretrained"]["sha256"]) == 64
     assert resolve_config(out / "config.toml").seed == 5  # the resolved settings repeat the run
@@ -293,9 +239,32 @@ def test_train_real_only_via_cli(tmp_path, demo_root):
     assert bad.exit_code == 2 and "unknown model 'nope'" in bad.output
 
 
+REAL_EPS, SYNTH_EPS = 0.1, 0.3  # label smoothing of real images, of "smoothed-id" synthetic ones
+
+
 @pytest.mark.parametrize("method", ["softmax", "triplet", "bot"])
 @pytest.mark.parametrize("scheme", ["same-id", "lsro", "smoothed-id"])
-def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, method):
+def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, method, monkeypatch):
+    """What each method x label scheme does with a batch: the losses it computes, each synthetic image's
+    cross-entropy target, its part in the triplet loss, and how the real images are sampled."""
+    from augreid.reid import losses
+
+    seen_ce: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (targets, is_synthetic, q)
+    seen_triplet: list[tuple[int, torch.Tensor | None]] = []  # (images, anchors)
+    target_distribution = losses.SyntheticLabelCrossEntropy.target_distribution
+    batch_hard_triplet = losses.batch_hard_triplet
+
+    def spy_ce(self, targets, is_synthetic, like):
+        q = target_distribution(self, targets, is_synthetic, like)
+        seen_ce.append((targets.detach().clone(), is_synthetic.detach().bool().clone(), q.detach().clone()))
+        return q
+
+    def spy_triplet(features, targets, margin, anchors=None):
+        seen_triplet.append((len(targets), None if anchors is None else anchors.detach().bool().clone()))
+        return batch_hard_triplet(features, targets, margin, anchors)
+
+    monkeypatch.setattr(losses.SyntheticLabelCrossEntropy, "target_distribution", spy_ce)
+    monkeypatch.setattr(losses, "batch_hard_triplet", spy_triplet)
     config = resolve_config(
         overrides={
             **TINY,
@@ -305,15 +274,50 @@ def test_train_with_synthetic_images(tmp_path, demo_root, synth_root, scheme, me
             "label_scheme": scheme,
             "method": method,
             "max_synthetic_per_id": 2,
+            "real_label_smoothing": REAL_EPS,
+            "label_smoothing": SYNTH_EPS,
         }
     )
     result = train_reid(config, tmp_path / "run", progress=False)
     model, info = load_reid_model(result.run_dir)
     assert info["label_scheme"] == scheme and info["method"] == method
-    synthetic = info["synthetic"]
-    assert synthetic["manifest_hash"] and synthetic["num_images"] <= 2 * synthetic["num_ids"]
-    assert info["train_images"]["synthetic_per_batch"] == 4
-    assert "Train/synthetic_share" in _scalars(result.run_dir)
+    assert info["synthetic"]["num_images"] <= 2 * info["synthetic"]["num_ids"]
+
+    # Every optimizer step: 16 real images and 4 synthetic ones on top, through the cross entropy.
+    batch, real, extra = TINY["batch_size"] + 4, TINY["batch_size"], 4
+    assert len(seen_ce) == TINY["iters_per_epoch"]
+    num_classes = seen_ce[0][2].shape[1]
+    real_top = 1 - REAL_EPS + REAL_EPS / num_classes
+    synthetic_top = {
+        "same-id": real_top,
+        "smoothed-id": 1 - SYNTH_EPS + SYNTH_EPS / num_classes,
+        "lsro": 1 / num_classes,
+    }
+    for targets, is_synthetic, q in seen_ce:
+        assert len(targets) == batch and int(is_synthetic.sum()) == extra
+        assert torch.allclose(q[~is_synthetic].max(dim=1).values, torch.tensor(real_top))
+        assert torch.allclose(q[is_synthetic].max(dim=1).values, torch.tensor(synthetic_top[scheme]))
+        if method != "softmax":  # P identities x K (num_instances = 4) real images
+            assert set(Counter(targets[~is_synthetic].tolist()).values()) == {4}
+
+    # The triplet loss: none for softmax; for the others synthetic images are members (same-id),
+    # never anchors (smoothed-id) or left out (lsro).
+    scalars = _scalars(result.run_dir)
+    assert {"Train/loss", "Train/synthetic_share"} <= scalars
+    if method == "softmax":
+        assert seen_triplet == [] and "Train/loss_t" not in scalars
+        return
+    assert {"Train/loss_t", "Train/loss_x"} <= scalars
+    assert len(seen_triplet) == TINY["iters_per_epoch"]
+    for (images, anchors), (_, is_synthetic, _) in zip(seen_triplet, seen_ce):
+        if scheme == "same-id":
+            assert images == batch and anchors is None
+        elif scheme == "smoothed-id":
+            assert images == batch and anchors is not None and torch.equal(anchors, ~is_synthetic)
+        else:
+            assert images == real and anchors is None
+    # bot's BNNeck: retrieval features come out of a batch norm; triplet's are the backbone's.
+    assert hasattr(model, "bottleneck") == (method == "bot")
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, demo_root, monkeypatch):

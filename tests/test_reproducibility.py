@@ -1,4 +1,4 @@
-"""Same settings, seed and thread count -> the same weights and numbers (issue 15).
+"""Same settings, seed and thread count -> the same weights and numbers.
 
 Each run is a tiny but complete ``train-reid`` (ImageNet MobileNetV2 + bot, the
 demo recipe's method) through the CLI, so everything a user's run does is in
@@ -56,16 +56,31 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.fixture(scope="module")
+def trained(demo_root, tmp_path_factory):
+    """``trained(copy, seed, workers)``: one training per argument tuple in this module, shared by its tests."""
+    runs: dict[tuple, tuple[dict, dict]] = {}
+    root = tmp_path_factory.mktemp("repro")
+
+    def get(copy: str, *, seed: int = 0, workers: int = 0) -> tuple[dict, dict]:
+        key = (copy, seed, workers)
+        if key not in runs:
+            runs[key] = _train(root, demo_root, f"{copy}-s{seed}-w{workers}", seed=seed, workers=workers)
+        return runs[key]
+
+    return get
+
+
 @pytest.mark.parametrize("workers", [0, 1])
-def test_same_seed_and_threads_give_identical_weights_and_metrics(tmp_path, demo_root, workers):
-    first, run1 = _train(tmp_path, demo_root, "a", workers=workers)
-    second, run2 = _train(tmp_path, demo_root, "b", workers=workers)
+def test_same_seed_and_threads_give_identical_weights_and_metrics(trained, workers):
+    first, run1 = trained("a", workers=workers)
+    second, run2 = trained("b", workers=workers)
     assert _same(first, second)
     assert run1["end_of_training_eval"] == run2["end_of_training_eval"]
-    assert run1["runtime"]["threads"] == 1 and run1["runtime"]["workers"] == workers
+    assert run1["runtime"]["threads"] == 1 and run1["runtime"]["workers"] == workers and run1["method"] == "bot"
 
 
-def test_another_seed_gives_other_weights(tmp_path, demo_root):
-    first, _ = _train(tmp_path, demo_root, "a", seed=0)
-    other, _ = _train(tmp_path, demo_root, "b", seed=1)
+def test_another_seed_gives_other_weights(trained):
+    first, _ = trained("a", seed=0)
+    other, _ = trained("a", seed=1)
     assert not _same(first, other)

@@ -6,12 +6,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
-from augreid.data.keypoints import ambiguous_keypoints, join_keypoints, keypoint_candidates, read_keypoints_csv, visible
+from augreid.data.keypoints import ambiguous_keypoints, join_keypoints, keypoint_candidates, scan_keypoints_csv, visible
 from augreid.data.market import SPLITS, TRAIN, list_split, read_image, resolve_market_root
 from augreid.errors import AugreidError
 from augreid.io import atomic_write_json
+from augreid.progress import progress_bar
 
 # Person crops: Market-1501 is 128x64; smaller or flatter images are almost surely a mistake.
 MIN_HEIGHT, MIN_WIDTH = 32, 16
@@ -100,7 +99,7 @@ def check_dataset(
 def _verify_images(report: DatasetReport, records: list, split: str, sizes: dict[str, tuple[int, int]]) -> None:
     """Open every image; unreadable, tiny or strangely shaped ones are errors (they would be resized silently)."""
     odd: list[str] = []
-    for record in tqdm(records, desc=f"verify {split}", unit="img", leave=False, mininterval=1.0):
+    for record in progress_bar(records, desc=f"verify {split}", unit="img", leave=False, mininterval=1.0):
         try:
             width, height = read_image(record.path).size
         except AugreidError as err:
@@ -168,10 +167,11 @@ def _check_keypoints(
             continue
         report.keypoint_files[kind] = str(path)
         try:
-            table = read_keypoints_csv(path)
+            table, problems = scan_keypoints_csv(path)
         except AugreidError as err:
             report.errors.append(str(err))
             continue
+        report.errors.extend(problems)  # every malformed row; the rows that parse are still counted below
         wanted = [n for split in groups[kind] for n in names.get(split, [])]
         join = join_keypoints(wanted, table)
         for split in groups[kind]:

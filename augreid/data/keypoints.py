@@ -43,6 +43,7 @@ LIMBS: tuple[tuple[int, int], ...] = (
 FLIP_ORDER: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
 
 HEADER = "name:keypoints_y:keypoints_x"
+SHOWN_PROBLEMS = 10  # problems spelled out in the message of a KeypointProblems; all are in .problems
 
 
 def empty_pose() -> np.ndarray:
@@ -78,23 +79,76 @@ def parse_keypoints_line(line: str, path: Path, lineno: int) -> tuple[str, np.nd
     return name, pose
 
 
-def read_keypoints_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a pose-transfer keypoint CSV into ``{image name: (18, 2) int32 (y, x)}``."""
+class KeypointProblems(KeypointError):
+    """Every problem of one keypoint file, raised together; ``problems`` holds them, each ``path:line: what``."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            text = self.problems[0]
+        else:
+            prefix = f"{path}:"
+            shown = [f"line {p[len(prefix) :]}" if p.startswith(prefix) else p for p in self.problems[:SHOWN_PROBLEMS]]
+            more = len(self.problems) - SHOWN_PROBLEMS
+            text = (
+                f"{path}: {len(self.problems)} problems: "
+                + "; ".join(shown)
+                + (f"; and {more} more" if more > 0 else "")
+            )
+        super().__init__(text)
+
+
+def scan_keypoints_csv(path: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Every row that parses, and one message per problem (``path:line: what``) without stopping at the first.
+
+    Problems: a wrong header, a malformed row (not three ``:``-separated fields, an
+    empty name, lists that are not 18 integers), a duplicate name (the first row is
+    kept), text that is not UTF-8. A missing file is a ``KeypointError`` at once.
+    """
     path = Path(path)
     if not path.is_file():
         raise KeypointError(f"keypoint file {path} does not exist")
     table: dict[str, np.ndarray] = {}
-    with open(path, encoding="utf-8") as handle:
+    first_line: dict[str, int] = {}
+    problems: list[str] = []
+    # surrogateescape: bytes that are not UTF-8 become a problem of their line, not a crash of the whole read.
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         header = handle.readline().strip()
         if header.replace(" ", "") != HEADER:
-            raise KeypointError(f"{path}:1: header must be {HEADER!r}, got {header[:80]!r}")
+            problems.append(f"{path}:1: header must be {HEADER!r}, got {header[:80]!r}")
         for lineno, line in enumerate(handle, start=2):
             if not line.strip():
                 continue
-            name, pose = parse_keypoints_line(line, path, lineno)
+            try:
+                _check_utf8(line, path, lineno)
+                name, pose = parse_keypoints_line(line, path, lineno)
+            except KeypointError as err:
+                problems.append(str(err))
+                continue
             if name in table:
-                raise KeypointError(f"{path}:{lineno}: duplicate row for {name}")
+                problems.append(f"{path}:{lineno}: duplicate row for {name} (first on line {first_line[name]})")
+                continue
             table[name] = pose
+            first_line[name] = lineno
+    return table, problems
+
+
+def _check_utf8(line: str, path: Path, lineno: int) -> None:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        raise KeypointError(f"{path}:{lineno}: not UTF-8 text") from None
+
+
+def read_keypoints_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a pose-transfer keypoint CSV into ``{image name: (18, 2) int32 (y, x)}``.
+
+    Any problem is a :class:`KeypointProblems` listing all of them (see :func:`scan_keypoints_csv`).
+    """
+    table, problems = scan_keypoints_csv(path)
+    if problems:
+        raise KeypointProblems(Path(path), problems)
     return table
 
 

@@ -24,7 +24,7 @@ DEMO_SEED = 0
 
 def demo_root(seed: int = DEMO_SEED) -> Path:
     """The demo dataset for ``seed``, generated on first use."""
-    # lazy: the demo renderer (scipy, matplotlib) would add ~0.4 s to every `import augreid.data`
+    # lazy: the demo renderer imports scipy and matplotlib, which `import augreid.data` should not pay for
     from augreid.data.demo import DEMO_VERSION, make_demo_dataset
 
     out = augreid_home() / f"demo-seed{seed}"

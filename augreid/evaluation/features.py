@@ -23,12 +23,12 @@ import torch
 from safetensors.numpy import load_file, save
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Compose, Normalize, Resize, ToTensor
-from tqdm import tqdm
 
 from augreid.data.market import GALLERY, QUERY, MarketDataset, read_image
 from augreid.errors import AugreidError
 from augreid.evaluation.distance import check_device
 from augreid.io import atomic_write_bytes, augreid_home, sha256_file, sha256_text
+from augreid.progress import progress_bar
 from augreid.reid.checkpoint import checkpoint_info, load_reid_model, resolve_checkpoint_path
 
 CACHE_FORMAT = "augreid-features-v1"
@@ -92,7 +92,7 @@ def extract_features(
     model.eval()
     out = []
     with torch.inference_mode():
-        for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+        for batch in progress_bar(loader, desc=desc, unit="batch", disable=not progress, leave=False):
             batch = batch.to(device)
             feats = model(batch)
             if flip:
@@ -104,7 +104,39 @@ def extract_features(
     return features
 
 
+def model_features(
+    model,
+    info: dict[str, Any],
+    paths: Sequence[Path],
+    *,
+    flip: bool = False,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: bool = True,
+    desc: str = "features",
+) -> np.ndarray:
+    """Raw features of ``paths`` by a model from ``load_reid_model``: its run's input size and normalisation.
+
+    This is the one extraction path of ``augreid eval`` (``run_features``) and
+    ``augreid features``; :func:`l2_normalize` is applied, where asked, afterwards.
+    """
+    return extract_features(
+        model,
+        paths,
+        height=info["height"],
+        width=info["width"],
+        norm_mean=info["norm_mean"],
+        norm_std=info["norm_std"],
+        batch_size=batch_size,
+        flip=flip,
+        device=device,
+        progress=progress,
+        desc=desc,
+    )
+
+
 def l2_normalize(features: np.ndarray) -> np.ndarray:
+    """Each row divided by its L2 norm (rows of zeros stay zero), as float32."""
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return (features / np.maximum(norms, 1e-12)).astype(np.float32)  # torch F.normalize's eps
 
@@ -184,18 +216,9 @@ def run_features(
         from_cache = True
     else:
         model, info = load_reid_model(checkpoint, device=device)
-        common = dict(
-            height=info["height"],
-            width=info["width"],
-            norm_mean=info["norm_mean"],
-            norm_std=info["norm_std"],
-            batch_size=batch_size,
-            flip=flip,
-            device=device,
-            progress=progress,
-        )
-        query = extract_features(model, query_paths, desc=f"{name} query".strip(), **common)
-        gallery = extract_features(model, gallery_paths, desc=f"{name} gallery".strip(), **common)
+        common: dict[str, Any] = dict(batch_size=batch_size, flip=flip, device=device, progress=progress)
+        query = model_features(model, info, query_paths, desc=f"{name} query".strip(), **common)
+        gallery = model_features(model, info, gallery_paths, desc=f"{name} gallery".strip(), **common)
         from_cache = False
         if use_cache:
             write_cached(

@@ -1,10 +1,10 @@
-"""``augreid eval-gen`` in full: the pixel scores of ``generators.pg2.quality`` plus the
+"""``augreid eval-gen`` in full: the pixel scores of ``generators.common.quality`` plus the
 evaluation-layer scores that need ImageNet and re-ID models.
 
 For every named output of the generator and the two trivial baselines:
 
 * SSIM, mask-SSIM, PSNR, masked L1 on held-out pairs of test identities
-  (``generators.pg2.quality``);
+  (``generators.common.quality``);
 * realism, "FID-MNv2" and KID against real test images, with the real-vs-real
   floor (``augreid.evaluation.realism``); never called FID;
 * pose fidelity, PCKh (MediaPipe) and the detection rate, with the real target
@@ -36,7 +36,7 @@ from augreid.evaluation import identity as idm
 from augreid.evaluation import pose_fidelity as pf
 from augreid.evaluation import realism as rm
 from generators.base import Generator, load_generator, to_tensor_image, to_uint8_image
-from generators.pg2 import quality
+from generators.common import quality
 
 MAX_REAL_PER_HALF = 1000
 
@@ -149,7 +149,7 @@ def evaluate_generator(
     more=None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Everything eval-gen reports; ``options`` go to ``generators.pg2.quality.evaluate_generator``
+    """Everything eval-gen reports; ``options`` go to ``generators.common.quality.evaluate_generator``
     (``pairs_csv``, ``test_keypoints``, ``max_pairs``, ``batch_size``, ``device``, ``seed``, ...).
     ``more(images, report) -> (sections, markdown lines)`` adds a caller's own scores (a benchmark's PCKh)."""
     device = options.get("device", "cpu")

@@ -21,7 +21,7 @@ import numpy as np
 from augreid.data.demo import is_demo_dataset
 from augreid.errors import AugreidError
 from augreid.pose_estimation import pckh
-from generators.pg2.quality import EvalPair
+from generators.common.quality import EvalPair
 
 REAL = "real target images"
 

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
-from tqdm import tqdm
 
 from augreid.errors import AugreidError
+from augreid.progress import progress_bar
 
 AP_MODES = ("torchreid", "trapezoid")
 AP_LABELS = {
@@ -298,7 +298,7 @@ def rank_blocks(
 
     bar = None
     if progress:
-        bar = tqdm(total=len(starts), desc="ranking", unit="block", leave=False)
+        bar = progress_bar(total=len(starts), desc="ranking", unit="block", leave=False)
     parts: list[PerQueryResult] = []
     try:
         if workers == 1:

@@ -39,7 +39,7 @@ FeatureNet = torch.nn.Module  # (N, 3, H, W) ImageNet-normalised -> (N, C, h, w)
 
 
 def default_feature_net() -> FeatureNet:
-    """The lead's offline ImageNet MobileNetV2 features (raises ConfigError when the weights are missing)."""
+    """Offline ImageNet MobileNetV2 features (``augreid.imagenet``; ConfigError when the weights are missing)."""
     return mobilenetv2_imagenet_features()
 
 

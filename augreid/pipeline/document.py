@@ -4,6 +4,11 @@ The report is built once as a list of blocks and rendered twice, so
 ``report.md`` and ``report.html`` always say the same thing. Images are
 referenced by relative path in Markdown and embedded as data URIs in HTML, so
 the HTML file can be mailed or archived on its own.
+
+Text (headings, paragraphs, table cells, captions) may carry inline Markdown:
+``code``, **bold**, *emphasis*, [links](url). The Markdown side writes it as is;
+the HTML side renders it with markdown-it-py (CommonMark, raw HTML escaped), so
+both show the same marks.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+# CommonMark with raw HTML off: "<" in a report's text is shown, never interpreted.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 @dataclass
@@ -78,33 +88,41 @@ class Document:
         return "\n".join(out)
 
     def to_html(self) -> str:
-        body = [f"<h1>{html.escape(self.title)}</h1>"]
+        body = [f"<h1>{_inline(self.title)}</h1>"]
         for block in self.blocks:
             if isinstance(block, Heading):
-                body.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+                body.append(f"<h{block.level}>{_inline(block.text)}</h{block.level}>")
             elif isinstance(block, Paragraph):
                 body.append(f"<p>{_inline(block.text)}</p>")
             elif isinstance(block, Code):
                 body.append(f"<pre>{html.escape(block.text)}</pre>")
             elif isinstance(block, Table):
-                cap = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
-                head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
+                cap = f"<caption>{_inline(block.caption)}</caption>" if block.caption else ""
+                head = "".join(f"<th>{_inline(h)}</th>" for h in block.header)
                 rows = "".join(
                     "<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>" for row in block.rows
                 )
                 body.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             elif isinstance(block, Image):
                 body.append(
-                    f'<figure><img src="{_data_uri(block.path)}" alt="{html.escape(block.caption)}">'
-                    f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+                    f'<figure><img src="{_data_uri(block.path)}" alt="{html.escape(_plain(block.caption))}">'
+                    f"<figcaption>{_inline(block.caption)}</figcaption></figure>"
                 )
-        return _PAGE.format(title=html.escape(self.title), body="\n".join(body))
+        return _PAGE.format(title=html.escape(_plain(self.title)), body="\n".join(body))
 
 
 def _inline(text: str) -> str:
-    """Escape, then honour the one Markdown mark the report uses: **bold**."""
-    parts = html.escape(text).split("**")
-    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+    """``text``'s inline Markdown as HTML (what a Markdown viewer shows for the same line of report.md)."""
+    return _MARKDOWN.renderInline(text)
+
+
+def _plain(text: str) -> str:
+    """``text`` without its inline Markdown marks, for places that take plain text (alt, the page title)."""
+    tokens = _MARKDOWN.parseInline(text)[0].children or []
+    return "".join(" " if t.type == "softbreak" else t.content for t in tokens if t.type in _PLAIN_TOKENS)
+
+
+_PLAIN_TOKENS = ("text", "code_inline", "softbreak")
 
 
 def _data_uri(path: Path) -> str:

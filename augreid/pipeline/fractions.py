@@ -381,8 +381,8 @@ def _answer(rows: list[dict[str, Any]], recipe: dict[str, Any]) -> str:
 def merge_fraction_records(recipe: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of several runs' fractions.json (``{name: record}``), by fraction, for one report.
 
-    The issue's budget runs a recipe one fraction at a time, and stage folders do
-    not survive a new machine: the committed records are what remains. Records of
+    A recipe may be run one fraction at a time, on different machines, and stage
+    folders stay where they were made: the committed records are what remains. Records of
     another subset seed or other re-ID seeds, or two that disagree on a shared
     fraction, are refused together in one ConfigError.
     """

@@ -10,7 +10,6 @@ any caller.
 from __future__ import annotations
 
 import abc
-import importlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from augreid.errors import AugreidError, ConfigError
+from augreid.registry import Registry
 
 POSE_EXTRA_HINT = "install the optional extra with: pip install 'augreid[pose]'"
 
@@ -68,25 +68,20 @@ class PoseEstimator(abc.ABC):
 _REGISTRY: dict[str, type[PoseEstimator] | str] = {
     "mediapipe": "augreid.pose_estimation.mediapipe_estimator:MediaPipeEstimator"
 }
+_ESTIMATORS: Registry[type[PoseEstimator]] = Registry("pose estimator", _REGISTRY)
 
 
 def register_estimator(name: str, target: type[PoseEstimator] | str) -> None:
     """Make ``name`` usable in :class:`EstimatorSpec` (and ``augreid pose --estimator``)."""
-    _REGISTRY[name] = target
+    _ESTIMATORS.register(name, target)
 
 
 def estimator_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _ESTIMATORS.names()
 
 
 def estimator_class(name: str) -> type[PoseEstimator]:
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown pose estimator {name!r}; available: {', '.join(estimator_names())}")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
+    return _ESTIMATORS.get(name)
 
 
 @dataclass(frozen=True)

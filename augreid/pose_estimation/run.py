@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from augreid import __version__
 from augreid.data.keypoints import NUM_KEYPOINTS, read_keypoints_csv, write_keypoints_csv
@@ -35,6 +34,7 @@ from augreid.errors import ConfigError
 from augreid.io import atomic_write_json, atomic_write_text
 from augreid.pose_estimation.base import EstimatorSpec, PoseEstimate, PoseEstimator
 from augreid.pose_estimation.mediapipe_estimator import mediapipe_version
+from augreid.progress import progress_bar
 
 PROGRESS_FORMAT = 1
 FLUSH_EVERY = 32  # progress lines buffered at most; a crash loses at most this many images
@@ -183,7 +183,9 @@ def estimate_images(
     if todo:
         spec.check()
     _start_progress(progress_path, settings, done)
-    bar = tqdm(total=len(items), initial=resumed, desc=desc, unit="img", disable=not show_progress, dynamic_ncols=True)
+    bar = progress_bar(
+        total=len(items), initial=resumed, desc=desc, unit="img", disable=not show_progress, dynamic_ncols=True
+    )
     with open(progress_path, "a", encoding="utf-8") as handle, bar:
         for count, (name, estimate) in enumerate(_estimate_stream(todo, spec, workers), start=1):
             done[name] = estimate

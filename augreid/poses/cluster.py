@@ -69,7 +69,7 @@ def cluster_poses(
         else:
             model = KMeans(n_clusters=k, init=model.cluster_centers_, n_init=1, random_state=seed)
         # One thread: the data are tiny, and OpenMP threads competing with
-        # other work on a busy machine made k-means 30x slower.
+        # other work on a busy machine make k-means many times slower.
         with threadpool_limits(limits=1):
             new_labels = model.fit_predict(data)
         data = np.where(flat_mask, data, model.cluster_centers_[new_labels])

@@ -11,10 +11,13 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from augreid import settings
 from augreid.reid.methods import method_class, method_names
+
+if TYPE_CHECKING:
+    from augreid.reid.methods.base import ReidMethod
 
 LabelScheme = Literal["same-id", "lsro", "smoothed-id"]
 # What torchreid's build_optimizer / build_lr_scheduler accept (torchreid 0.2.5).
@@ -97,19 +100,21 @@ class ReidConfig:
         problems = check_values(dataclasses.asdict(self))
         if self.method not in method_names():
             return problems + [f"method: {self.method!r} is not one of {', '.join(method_names())}"]
-        settings.build(
-            method_class(self.method).Options,
-            [settings.Layer("method_options", self.method_options)],
-            problems,
-            prefix="method_options.",
-        )
+        self._build_options(method_class(self.method), problems, prefix="method_options.")
         return problems
 
-    def options_of(self, method: Any) -> Any:
+    def options_of(self, method: ReidMethod | type[ReidMethod]) -> Any:
         """``method_options`` as ``method``'s own ``Options`` dataclass (defaults filled in, values checked)."""
-        return settings.load(
-            method.Options, [settings.Layer("method_options", self.method_options)], what=f"{method.name} options"
-        )
+        problems: list[str] = []
+        options = self._build_options(method, problems)
+        if problems:
+            raise settings.invalid(f"{method.name} options are invalid", problems)
+        return options
+
+    def _build_options(self, method: ReidMethod | type[ReidMethod], problems: list[str], prefix: str = "") -> Any:
+        """``method_options`` as ``method.Options``; its problems are appended to ``problems`` (each ``prefix``ed)."""
+        layer = settings.Layer("method_options", self.method_options)
+        return settings.build(method.Options, [layer], problems, prefix=prefix)
 
     @property
     def schedule(self) -> tuple[int, list[int]]:

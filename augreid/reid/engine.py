@@ -15,8 +15,10 @@ scheduler with a constant one, so an engine always has a scheduler.
 
 from __future__ import annotations
 
+import operator
 import warnings
-from functools import partial
+from collections.abc import Callable
+from functools import partial, reduce
 from typing import Any
 
 import numpy as np
@@ -148,7 +150,7 @@ class SyntheticSoftmaxEngine(ImageSoftmaxEngine):
     ):
         scheduler = ensure_scheduler(optimizer, scheduler)
         super().__init__(datamanager, model, optimizer, scheduler=scheduler, use_gpu=use_gpu)
-        self.criterion = criterion
+        self.criterion: Callable[..., torch.Tensor] = criterion
 
     def forward_backward(self, data):
         imgs, pids = self.parse_data_for_train(data)
@@ -193,8 +195,8 @@ class SyntheticTripletEngine(ImageTripletEngine):
             scheduler=scheduler,
             use_gpu=use_gpu,
         )
-        self.criterion_x = criterion_x
-        self.criterion_t = criterion_t
+        self.criterion_x: Callable[..., torch.Tensor] = criterion_x
+        self.criterion_t: Callable[..., torch.Tensor] = criterion_t
 
     def forward_backward(self, data):
         imgs, pids = self.parse_data_for_train(data)
@@ -202,16 +204,17 @@ class SyntheticTripletEngine(ImageTripletEngine):
         if self.use_gpu:
             imgs, pids, is_synthetic = imgs.cuda(), pids.cuda(), is_synthetic.cuda()
         outputs, features = self.model(imgs)
-        loss = 0.0
+        terms: list[torch.Tensor] = []
         summary: dict[str, float] = {}
         if self.weight_t > 0:
             loss_t = self.compute_loss(partial(self.criterion_t, is_synthetic=is_synthetic), features, pids)
-            loss = loss + self.weight_t * loss_t
+            terms.append(self.weight_t * loss_t)
             summary["loss_t"] = loss_t.item()
         if self.weight_x > 0:
             loss_x = self.compute_loss(partial(self.criterion_x, is_synthetic=is_synthetic), outputs, pids)
-            loss = loss + self.weight_x * loss_x
+            terms.append(self.weight_x * loss_x)
             summary["loss_x"] = loss_x.item()
+        loss: torch.Tensor = reduce(operator.add, terms)  # weight_t * loss_t + weight_x * loss_x
         summary["acc"] = real_accuracy(outputs, pids, is_synthetic)
         summary["loss"] = loss.item()
         summary["synthetic_share"] = is_synthetic.float().mean().item()

@@ -35,11 +35,11 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from augreid.data.sources import resolve_source
 from augreid.errors import AugreidError, ConfigError, DatasetError
 from augreid.io import portable_path
+from augreid.progress import progress_bar
 from augreid.reid.checkpoint import (
     CHECKPOINT_NAME,
     check_model_name,
@@ -128,7 +128,7 @@ def check_images(data: PreparedData) -> None:
 
 
 class ProgressLoader:
-    """A DataLoader seen through tqdm, so the epoch loop shows a progress bar."""
+    """A DataLoader seen through a progress bar (augreid.progress), so the epoch loop shows its progress."""
 
     def __init__(self, loader, description: str, enabled: bool) -> None:
         self.loader, self.description, self.enabled = loader, description, enabled
@@ -138,7 +138,7 @@ class ProgressLoader:
 
     def __iter__(self):
         return iter(
-            tqdm(
+            progress_bar(
                 self.loader,
                 desc=self.description,
                 leave=False,

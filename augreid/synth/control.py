@@ -15,13 +15,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
 
 from augreid import __version__
 from augreid.data.market import IMAGE_SUFFIXES, TRAIN, MarketDataset, load_market, parse_market_name
 from augreid.data.sources import resolve_source
 from augreid.errors import ConfigError, DatasetError
 from augreid.io import atomic_write_json, clean_stale_temporaries, ensure_dir, portable_path, sha256_file
+from augreid.progress import progress_bar
 from augreid.synth import output as outdir
 
 CONTROL = "copy-condition"
@@ -76,7 +76,7 @@ def copy_control(
         clean_stale_temporaries(folder)
     for stale in set(os.listdir(images)) - {row["name"] for row in rows}:  # left by an earlier partial run
         (images / stale).unlink()
-    for row in tqdm(rows, desc="synth-copy", unit="img", disable=not progress, dynamic_ncols=True):
+    for row in progress_bar(rows, desc="synth-copy", unit="img", disable=not progress, dynamic_ncols=True):
         shutil.copyfile(dataset.root / TRAIN / row.pop("condition_name"), images / row.pop("name"))
     outdir.write_jsonl(out / outdir.MANIFEST, rows)
     counts = {

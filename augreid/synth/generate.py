@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from augreid.data.imaging import encode_jpeg
 from augreid.data.market import read_image
 from augreid.errors import DatasetError
+from augreid.progress import progress_bar
 from augreid.runtime import DistInfo
 from augreid.synth import output as outdir
 from augreid.synth.config import SynthConfig
@@ -150,7 +150,7 @@ def generate_batches(
     image_dir = out / outdir.IMAGES
     image_dir.mkdir(parents=True, exist_ok=True)
     pending: deque = deque()
-    bar = tqdm(
+    bar = progress_bar(
         total=todo,
         unit="img",
         desc=f"synth rank {dist.rank}" if dist.world > 1 else "synth",

@@ -16,7 +16,7 @@ worst an image without a journal line (regenerated, with identical bytes, on
 resume), a temporary file (deleted on resume) or a partial last journal line
 (cut off on resume). Nothing half-written is ever taken for a finished image.
 
-Images are not fsync'ed one by one: that cost ~8 ms per file here, more than
+Images are not fsync'ed one by one: a sync per small file can cost more than
 generating the image on a GPU. A killed process loses nothing that was
 renamed (the data is in the page cache); for a power cut, resume also checks
 that every recorded image ends with the JPEG end-of-image marker, and a

@@ -17,10 +17,9 @@ generated image and its joints are compared with the target pose at half the
 head size (``augreid.pose_estimation.pckh`` defines the head size and which
 joints count). Per image it is the share of the target's joints found where
 they should be; an image in which no person is detected scores 0. The default
-threshold, ``augreid.synth.config.DEFAULT_MIN_PCKH = 0.2``, keeps 89 % of the real demo training
-images in which MediaPipe finds a person (69 % of all; measured on 300 images
-against their exact keypoints), so it drops images that do not show the target
-pose rather than images the estimator merely finds hard. Needs the ``[pose]``
+threshold, ``augreid.synth.config.DEFAULT_MIN_PCKH = 0.2``, is deliberately low: the estimator
+misses joints on real low-resolution crops too, so the filter drops images that do not show
+the target pose rather than images the estimator merely finds hard. Needs the ``[pose]``
 extra; ``min_quality = {}`` (no filter) does not.
 
 Identity agreement: cosine similarity between a re-ID model's feature of the

@@ -44,7 +44,8 @@ class PartWidths:
     extremity: float = 0.25
 
 
-def _xy(pose: np.ndarray, joints) -> np.ndarray:
+def joints_xy(pose: np.ndarray, joints) -> np.ndarray:
+    """The ``joints`` of a (y, x) pose as float (x, y) rows, the order OpenCV and the affine maps use."""
     return pose[list(joints)][:, ::-1].astype(np.float64)
 
 
@@ -80,13 +81,15 @@ def segment_map(a_s: np.ndarray, b_s: np.ndarray, a_t: np.ndarray, b_t: np.ndarr
     return np.hstack([linear, (a_t - linear @ a_s)[:, None]])
 
 
-def _line_mask(shape: tuple[int, int], a: np.ndarray, b: np.ndarray, width: float) -> np.ndarray:
+def line_mask(shape: tuple[int, int], a: np.ndarray, b: np.ndarray, width: float) -> np.ndarray:
+    """uint8 ``shape`` mask, 255 on the segment a-b ((x, y) points) drawn ``width`` px thick."""
     mask = np.zeros(shape, np.uint8)
     cv2.line(mask, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), 255, max(1, int(round(width))))
     return mask
 
 
-def _hull_mask(shape: tuple[int, int], points: np.ndarray, grow: float) -> np.ndarray:
+def hull_mask(shape: tuple[int, int], points: np.ndarray, grow: float) -> np.ndarray:
+    """uint8 ``shape`` mask, 255 in the convex hull of (x, y) ``points`` grown by ``grow`` px."""
     mask = np.zeros(shape, np.uint8)
     hull = cv2.convexHull(np.round(points).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255)
@@ -94,7 +97,8 @@ def _hull_mask(shape: tuple[int, int], points: np.ndarray, grow: float) -> np.nd
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
 
 
-def _disk_mask(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarray:
+def disk_mask(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarray:
+    """uint8 ``shape`` mask, 255 in the disk of ``radius`` px around the (x, y) ``centre``."""
     mask = np.zeros(shape, np.uint8)
     cv2.circle(mask, tuple(int(round(v)) for v in centre), max(1, int(round(radius))), 255, -1)
     return mask
@@ -122,8 +126,8 @@ def body_parts(source: np.ndarray, target: np.ndarray, shape: tuple[int, int], w
     parts: list[Part] = []
     torso = [j for j in TORSO if seen_s[j] and seen_t[j]]
     if len(torso) >= 2:
-        mask = _hull_mask(shape, _xy(source, [j for j in TORSO if seen_s[j]]), widths.torso_margin * len_s)
-        parts.append(Part("torso", mask, similarity(_xy(source, torso), _xy(target, torso))))
+        mask = hull_mask(shape, joints_xy(source, [j for j in TORSO if seen_s[j]]), widths.torso_margin * len_s)
+        parts.append(Part("torso", mask, similarity(joints_xy(source, torso), joints_xy(target, torso))))
     seen = (seen_s, seen_t)
     parts += _limbs(source, target, seen, shape, LEGS, widths.leg * len_s, across, widths.extremity)
     parts += _head(source, target, seen, shape, widths, len_s, across)
@@ -137,10 +141,10 @@ def _limbs(source, target, seen, shape, segments, width: float, across: float, e
     for a, b in segments:
         ja, jb = KP[a], KP[b]
         if seen_s[ja] and seen_s[jb] and seen_t[ja] and seen_t[jb]:
-            a_s, b_s = _xy(source, [ja, jb])
-            a_t, b_t = _xy(target, [ja, jb])
+            a_s, b_s = joints_xy(source, [ja, jb])
+            a_t, b_t = joints_xy(target, [ja, jb])
             end = b_s + (extremity * (b_s - a_s) if b in ("Rwri", "Lwri", "Rank", "Lank") else 0.0)
-            out.append(Part(f"{a}-{b}", _line_mask(shape, a_s, end, width), segment_map(a_s, b_s, a_t, b_t, across)))
+            out.append(Part(f"{a}-{b}", line_mask(shape, a_s, end, width), segment_map(a_s, b_s, a_t, b_t, across)))
     return out
 
 
@@ -155,14 +159,14 @@ def _head(source, target, seen, shape, widths: PartWidths, len_s: float, across:
     shared = [j for j in face if seen_t[j]]
     neck = KP["neck"]
     if shared:
-        centre_s, centre_t = _xy(source, shared).mean(0), _xy(target, shared).mean(0)
+        centre_s, centre_t = joints_xy(source, shared).mean(0), joints_xy(target, shared).mean(0)
     elif seen_s[neck] and seen_t[neck]:
-        neck_s, neck_t = _xy(source, [neck])[0], _xy(target, [neck])[0]
-        centre_s = _xy(source, face).mean(0)
+        neck_s, neck_t = joints_xy(source, [neck])[0], joints_xy(target, [neck])[0]
+        centre_s = joints_xy(source, face).mean(0)
         centre_t = neck_t + across * (centre_s - neck_s)
     else:
         return []
-    mask = _disk_mask(shape, _xy(source, face).mean(0), widths.head * len_s)
+    mask = disk_mask(shape, joints_xy(source, face).mean(0), widths.head * len_s)
     return [Part("head", mask, np.hstack([across * np.eye(2), (centre_t - across * centre_s)[:, None]]))]
 
 

@@ -1,7 +1,8 @@
 """The training-free part warp as a building block: settings, the tensor-level warper, pose-map decoding.
 
-Shared by the ``warp`` plug-in (which is this warp, nothing more) and PG2's
-``model.warp_base`` (which corrects it), so that neither plug-in imports the other.
+Shared by the ``warp`` plug-in (which is this warp, nothing more), PG2's
+``model.warp_base`` (which corrects it) and the ``deformable`` generator (which
+sees it and may start from it), so that no plug-in imports another.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class PartWarper:
             self.parts_moved.append(moved)
             out.append(to_tensor_image(warped))
         return torch.stack(out).to(condition.device)
+
+    def estimate_poses(self, condition: torch.Tensor) -> np.ndarray:
+        """``(B, 18, 2)`` (y, x) keypoints of the condition images (tensors in [-1, 1]) from the pose estimator
+        ``config.estimator``; each distinct image is estimated once."""
+        return np.stack([self._estimated_pose(image) for image in to_uint8_image(condition)])
 
     def _estimated_pose(self, image: np.ndarray) -> np.ndarray:
         key = hashlib.sha1(image.tobytes()).digest()

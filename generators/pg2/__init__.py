@@ -7,7 +7,7 @@ and the pipeline reach it only through ``generators.base``. PG2's own API:
 * ``find_latest_checkpoint(dataset_fingerprint, search_root="runs") -> Path | None``
 * ``load_preset(name_or_path, overrides=None) -> PG2Config``
 * ``train_generator(cfg, data_root=None, ...)`` and ``evaluate_generator(...)``
-  (imported lazily from ``generators.pg2.train`` / ``generators.pg2.quality``).
+  (``generators.pg2.train``; eval-gen is ``generators.common.quality.evaluate_generator``).
 """
 
 from augreid.lazy import lazy_exports

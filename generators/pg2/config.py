@@ -1,4 +1,5 @@
-"""PG2 presets: TOML files in ``generators/pg2/presets/``, loaded and validated here.
+"""PG2 presets: TOML files in ``generators/pg2/presets/``, loaded and validated here
+(the shared sections and the preset loader are ``generators.common.config``'s).
 
 A preset is named either by its file stem (``cpu-small``) or by a path to a
 TOML file. ``overrides`` such as ``{"train.stage1_steps": 100}`` change single
@@ -8,15 +9,16 @@ the file itself.
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from augreid import settings
-from augreid.errors import ConfigError
+from generators.common import config as common
+from generators.common.config import DataConfig, LogConfig, PoseConfig, RuntimeConfig, plain
+
+PACKAGE = "generators.pg2"
+__all__ = ["DataConfig", "LogConfig", "ModelConfig", "PG2Config", "PoseConfig", "RuntimeConfig", "TrainConfig"]
 
 
 @dataclass
@@ -41,22 +43,6 @@ class ModelConfig:
 
 
 @dataclass
-class PoseConfig:
-    map_mode: Literal["disk", "gaussian"] = "disk"
-    radius: float = 4.0
-    sigma: float = 6.0
-    mask_radius: float = 4.0
-
-
-@dataclass
-class DataConfig:
-    max_pairs: int = 0
-    different_cameras: bool = False
-    min_visible: int = 0
-    flip: bool = True
-
-
-@dataclass
 class TrainConfig:
     batch_size: int = 16
     lr_g: float = 2e-5
@@ -69,31 +55,16 @@ class TrainConfig:
     gan_loss: Literal["bce", "lsgan", "hinge"] = "bce"  # bce (PG2), lsgan or hinge
     fm_weight: float = 0.0  # feature matching over every discriminator layer (pix2pixHD: 10); multiscale only
     lr_halve_every: int = 0
-    # G1's ImageNet MobileNetV2 feature term beside pose-mask L1 (generators.pg2.perceptual); 0 = PG2's L1 only.
+    # G1's ImageNet MobileNetV2 feature term beside pose-mask L1 (generators.common.features); 0 = PG2's L1 only.
     perceptual_weight: float = 0.0
     # G1's pose-mask L1 between coarse_factor-times average-pooled images (losses.coarse_pose_mask_l1): region
     # colours, which pixel L1 under misalignment lets go grey; 0 = off.
     coarse_l1_weight: float = 0.0
     coarse_factor: int = 8
     # Checkpoints hold an exponential moving average of G1's weights over ~1/(1 - ema_decay) steps
-    # (generators.pg2.ema); 0 = the training weights themselves, as PG2.
+    # (generators.common.ema); 0 = the training weights themselves, as PG2.
     ema_decay: float = 0.0
     seed: int = 0
-
-
-@dataclass
-class LogConfig:
-    log_every: int = 50
-    image_every: int = 1000
-    checkpoint_every: int = 2000
-    keep_last: int = 3
-
-
-@dataclass
-class RuntimeConfig:
-    num_workers: int = 0
-    amp: bool = True
-    channels_last: bool = True
 
 
 @dataclass
@@ -116,7 +87,7 @@ class PG2Config:
         return self.train.stage2_steps + self.train.joint_steps > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "PG2Config":
@@ -125,14 +96,6 @@ class PG2Config:
 
     def problems(self) -> list[str]:
         return _problems(self)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _problems(config: PG2Config) -> list[str]:
@@ -180,21 +143,7 @@ def _problems(config: PG2Config) -> list[str]:
 
 
 def preset_names() -> list[str]:
-    folder = resources.files("generators.pg2") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def _preset_text(preset: str | Path) -> tuple[str, str, str]:
-    """(text, name, source) of a preset given by name or path."""
-    path = Path(preset)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"preset file {path} does not exist")
-        return path.read_text(encoding="utf-8"), path.stem, str(path)
-    resource = resources.files("generators.pg2") / "presets" / f"{preset}.toml"
-    if not resource.is_file():
-        raise ConfigError(f"unknown preset {preset!r} (known: {', '.join(preset_names())}, or a path to a .toml file)")
-    return resource.read_text(encoding="utf-8"), str(preset), f"preset {preset}"
+    return common.preset_names(PACKAGE)
 
 
 def load_preset(preset: str | Path, overrides: Mapping[str, Any] | None = None) -> PG2Config:
@@ -203,13 +152,4 @@ def load_preset(preset: str | Path, overrides: Mapping[str, Any] | None = None) 
     Layers: PG2Config's defaults, the preset file, then the overrides (the CLI's
     ``--config`` and ``--set``); every problem is reported at once.
     """
-    text, name, source = _preset_text(preset)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{source}: invalid TOML ({err})") from None
-    layers = [
-        settings.Layer(source, {"name": name, **data}),
-        settings.Layer("the overrides", settings.nest(dict(overrides or {}))),
-    ]
-    return settings.load(PG2Config, layers, what=f"{source}: PG2 settings")
+    return common.load_preset(PG2Config, PACKAGE, preset, overrides, what="PG2 settings")

@@ -1,8 +1,7 @@
 """PG2 losses.
 
 * Pose-mask L1 (stage I, and the L1 term of stage II):
-  ``||(G(I_A, P_B) - I_B) * (1 + M_B)||_1``, averaged over pixels and channels so
-  that its scale does not depend on the image size.
+  ``||(G(I_A, P_B) - I_B) * (1 + M_B)||_1`` (``generators.common.losses``).
 * Coarse pose-mask L1 (optional, stage I): the same distance between images
   average-pooled ``factor`` times, i.e. the colour of each region, which a
   misaligned but right-coloured output matches and a grey one does not.
@@ -15,21 +14,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from generators.common.losses import masked_l1, pose_mask_l1
 
-def pose_mask_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``|pred - target| * (1 + mask)``; ``mask`` is (B, 1, H, W) and broadcasts."""
-    return ((pred.float() - target.float()).abs() * (1.0 + mask.float())).mean()
+__all__ = ["coarse_pose_mask_l1", "discriminator_loss", "generator_adversarial", "masked_l1", "pose_mask_l1"]
 
 
 def coarse_pose_mask_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, factor: int) -> torch.Tensor:
     """:func:`pose_mask_l1` between ``factor``-times average-pooled images (and mask)."""
     return pose_mask_l1(*(F.avg_pool2d(x.float(), factor) for x in (pred, target, mask)))
-
-
-def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error inside the mask only (an evaluation score, 0 for an empty mask)."""
-    weight = mask.float().expand_as(pred)
-    return ((pred.float() - target.float()).abs() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def generator_adversarial(fake_logits: torch.Tensor) -> torch.Tensor:

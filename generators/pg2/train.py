@@ -16,37 +16,26 @@ Runs on CPU or one GPU, or under ``torchrun`` with DistributedDataParallel
 run folder: weights, D, optimizers and RNG states are restored and the batch
 order is a function of the step (see ``data.StepBatchSampler``).
 
-The code lives in ``train_data`` (pairs, image cache), ``trainer`` (the loop) and
-``augreid.runtime`` (devices, processes, RNG, shared with synth and train-reid);
-this module is the entry point.
+The code lives in ``generators.common`` (pairs, image cache, the resumable loop,
+checkpoints), ``trainer`` (PG2's models and steps) and ``augreid.runtime``
+(devices, processes, RNG, shared with synth and train-reid); this module is the
+entry point.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from augreid.errors import ConfigError
-from augreid.io import atomic_write_json
-from augreid.runtime import DistInfo, barrier, init_distributed, numerics
-from augreid.versions import git_revision
-from generators.pg2.checkpoint import FORMAT, list_checkpoints
+from augreid.runtime import DistInfo, init_distributed
+from generators.common.loop import ResumableTrainer, TrainingDiverged, TrainResult, run_training
+from generators.common.loop import write_run_info as write_common_run_info
+from generators.common.train_data import TrainData
 from generators.pg2.config import PG2Config
 from generators.pg2.model import count_parameters
-from generators.pg2.train_data import TrainData, prepare_data
-from generators.pg2.trainer import GENERATOR_NAME, Trainer, TrainingDiverged
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    checkpoint: Path | None
-    step: int
-    finished: bool
-    history: list[dict[str, float]] = field(default_factory=list)
-    total_steps: int | None = None
+from generators.pg2.train_data import prepare_data
+from generators.pg2.trainer import Trainer
 
 
 def default_run_dir(fingerprint: str, preset: str, root: str | Path = "runs") -> Path:
@@ -82,50 +71,18 @@ def train_generator(
         )
     run_dir = Path(out) if out is not None else default_run_dir(data.fingerprint, cfg.name)
     trainer = Trainer(cfg, data, run_dir, dev, d, progress=progress)
-    if resume:
-        trainer.resume()
-    elif list_checkpoints(trainer.ckpt_dir):
-        raise ConfigError(f"{run_dir} already holds checkpoints; resume (the default) or choose another --out")
-    if d.is_main:
-        write_run_info(trainer)
-    if trainer.step >= trainer.total:
-        return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, True, total_steps=trainer.total)
-    trainer.open_writer()
-    try:
-        finished = trainer.fit(stop_at=stop_at, time_limit=time_limit)
-    finally:
-        if trainer.writer is not None:
-            trainer.writer.close()
-    barrier(d)
-    return TrainResult(run_dir, trainer.last_checkpoint, trainer.step, finished, trainer.history, trainer.total)
+    return run_training(trainer, resume=resume, stop_at=stop_at, time_limit=time_limit, write_info=write_run_info)
 
 
-def write_run_info(trainer: Trainer) -> None:
-    cfg = trainer.cfg
-    atomic_write_json(
-        trainer.run_dir / "run.json",
-        {
-            "format": FORMAT,
-            "generator": GENERATOR_NAME,
-            "preset": cfg.name,
-            "dataset_fingerprint": trainer.data.fingerprint,
-            "dataset_root": str(trainer.data.root),
-            "pairs": int(len(trainer.data.pairs)),
-            "images": len(trainer.data.cache.names),
-            "pair_source": trainer.data.pair_source,
-            "parameters": {
-                "g1": count_parameters(trainer.net.g1),
-                "g2": count_parameters(trainer.net.g2),
-                "d": count_parameters(trainer.disc),
-            },
-            "device": str(trainer.device),
-            "world_size": trainer.dist.world,
-            "resumed_at_step": trainer.step,
-            "runtime": numerics(),
-            "git": git_revision(),
-            "config": cfg.to_dict(),
-        },
-    )
+def write_run_info(trainer: ResumableTrainer) -> None:
+    """``run.json`` with PG2's parameter counts (G1, G2, D)."""
+    assert isinstance(trainer, Trainer)
+    parameters = {
+        "g1": count_parameters(trainer.net.g1),
+        "g2": count_parameters(trainer.net.g2),
+        "d": count_parameters(trainer.disc),
+    }
+    write_common_run_info(trainer, parameters)
 
 
 __all__ = [

@@ -1,41 +1,42 @@
-"""The PG2 training loop: models, optimizers, one step per stage, checkpoints, logging.
+"""The PG2 training loop: models, optimizers and one step per stage on the shared resumable loop
+(``generators.common.loop``: batches, logging, previews, checkpoints, exact resume).
 
 Stage II's discriminator and GAN loss are options (``model.d_type``,
 ``train.gan_loss``, ``train.fm_weight``): PG2's DCGAN discriminator with BCE,
 or pix2pixHD's multi-scale PatchGANs with LSGAN / hinge and feature matching
 (``generators.pg2.multiscale``). Either way the masked L1 term stays. G1's pose-mask L1
-can gain a perceptual term (``train.perceptual_weight``, ``generators.pg2.perceptual``).
+can gain a perceptual term (``train.perceptual_weight``, ``generators.common.features``).
 With ``train.ema_decay`` > 0, checkpoints hold an exponential moving average of G1's weights
-(``generators.pg2.ema``) and the training weights go to the training state; at the end of
+(``generators.common.ema``) and the training weights go to the training state; at the end of
 stage I, G1 becomes its average, so that stage II refines the G1 that inference uses.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
-from augreid.errors import AugreidError, ConfigError
-from augreid.runtime import DistInfo, any_rank, rng_state, seed_everything, set_rng_state
+from augreid.errors import ConfigError
+from augreid.runtime import DistInfo, seed_everything
 from augreid.versions import git_revision
+from generators.common.data import PairDataset
+from generators.common.ema import WeightAverage
+from generators.common.features import PerceptualLoss
+from generators.common.loop import NonFinite, ResumableTrainer, TrainingDiverged, halving_factor
+from generators.common.train_data import TrainData
 from generators.pg2 import losses
 from generators.pg2 import multiscale as ms
-from generators.pg2.checkpoint import FORMAT, load_resumable, prune_checkpoints, save_checkpoint
+from generators.pg2.checkpoint import FORMAT
 from generators.pg2.config import PG2Config
-from generators.pg2.data import PairDataset, StepBatchSampler
-from generators.pg2.ema import WeightAverage
 from generators.pg2.model import PG2
-from generators.pg2.perceptual import PerceptualLoss
-from generators.pg2.preview import preview_grid, save_png
-from generators.pg2.train_data import TrainData
+from generators.pg2.preview import preview_grid
+
+__all__ = ["GENERATOR_NAME", "NonFinite", "Trainer", "TrainingDiverged"]
 
 GENERATOR_NAME = "pg2"  # the generators.base registry name written into every checkpoint JSON
 # Settings that only shape stage II: a run that has not trained stage II yet may
@@ -43,10 +44,6 @@ GENERATOR_NAME = "pg2"  # the generators.base registry name written into every c
 STAGE2_KEYS = {("model", k) for k in ("g2_hidden", "d_hidden", "d_layers", "d_norm", "d_type", "d_scales")} | {
     ("train", k) for k in ("lr_d", "l1_weight", "gan_loss", "fm_weight")
 }
-
-
-class TrainingDiverged(AugreidError):
-    """A loss became NaN or infinite; training stopped."""
 
 
 def _compare_configs(saved: dict[str, Any], current: dict[str, Any], where: Path, stage2_trained: bool) -> bool:
@@ -72,22 +69,23 @@ def _compare_configs(saved: dict[str, Any], current: dict[str, Any], where: Path
     return stage2_changed
 
 
-class Trainer:
-    """Owns the models, optimizers, loader and logging of one training run."""
+class Trainer(ResumableTrainer):
+    """PG2's models, optimizers and steps on the shared loop (``generators.common.loop.ResumableTrainer``)."""
+
+    generator_name = GENERATOR_NAME
+    checkpoint_format = FORMAT
+    what = "PG2"
+    preview_tag = "samples/condition|target_pose|G1|refined|target"
+    lr_hint = "Lower train.lr_g / train.lr_d or check the data."
 
     def __init__(
         self, cfg: PG2Config, data: TrainData, run_dir: Path, device: torch.device, d: DistInfo, *, progress: bool
     ) -> None:
-        self.cfg, self.data, self.run_dir, self.device, self.dist = cfg, data, run_dir, device, d
-        self.progress = progress and d.is_main
-        self.ckpt_dir = run_dir / "checkpoints"
+        super().__init__(cfg, data, run_dir, device, d, progress=progress, total=cfg.total_steps)
+        self.cfg: PG2Config = cfg
         t = cfg.train
         self.stage1_end = t.stage1_steps
         self.stage2_end = t.stage1_steps + t.stage2_steps
-        self.total = cfg.total_steps
-        cuda = device.type == "cuda"
-        self.amp = cfg.runtime.amp and cuda
-        self.channels_last = cfg.runtime.channels_last and cuda
         seed_everything(t.seed)  # identical initial weights on every rank and every run
         self.net = PG2(cfg.model, with_g2=cfg.has_g2).to(device)
         self.disc = ms.build_discriminator(cfg.model).to(device) if cfg.has_g2 else None
@@ -101,25 +99,38 @@ class Trainer:
         g2, disc = self.net.g2, self.disc
         self.opt_g2 = torch.optim.Adam(g2.parameters(), lr=t.lr_g, betas=betas) if g2 is not None else None
         self.opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr_d, betas=betas) if disc is not None else None
-        self.g1, self.g2, self.d = self._wrap(self.net.g1), self._wrap(self.net.g2), self._wrap(self.disc)
+        self.g1, self.g2, self.d = self.wrap(self.net.g1), self.wrap(self.net.g2), self.wrap(self.disc)
         self.g1_average = WeightAverage(self.net.g1, t.ema_decay) if t.ema_decay > 0 else None
         # Frozen, outside self.net: never trained, never checkpointed.
         self.perceptual = PerceptualLoss().to(device) if t.perceptual_weight > 0 else None
-        self.step = 0
-        self.writer: SummaryWriter | None = None
-        self.history: list[dict[str, float]] = []
-        self.last_checkpoint: Path | None = None
-
-    def _wrap(self, module: torch.nn.Module | None):
-        if module is None or self.dist.world == 1:
-            return module
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids)
 
     # ---- bookkeeping
 
     def stage(self, step: int) -> int:
         return 1 if step < self.stage1_end else 2 if step < self.stage2_end else 3
+
+    def kept_steps(self) -> set[int]:
+        return {self.stage1_end}  # the G1-only checkpoint at the end of stage I
+
+    def trained_modules(self) -> Iterable[torch.nn.Module]:
+        return [self.net] + ([self.disc] if self.disc is not None else [])
+
+    def guarded_modules(self) -> Iterable[torch.nn.Module]:
+        return [self.net]
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        return PairDataset(self.data.cache, self.data.pairs, warp=self.cfg.model.warp_base != "off")
+
+    def preview(self) -> torch.Tensor:
+        return preview_grid(
+            self.inference_g1(), self.net.g2, self.data, self.device, with_g2=self.step > self.stage1_end
+        )
+
+    def learning_rates(self) -> dict[str, float]:
+        rates = {"lr/generator": self.opt_g1.param_groups[0]["lr"]}
+        if self.opt_d is not None:
+            rates["lr/discriminator"] = self.opt_d.param_groups[0]["lr"]
+        return rates
 
     def meta(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -157,9 +168,12 @@ class Trainer:
         average = self.checkpointed_average()
         return self.net.g1 if average is None else average.module
 
+    def checkpoint_modules(self) -> Mapping[str, torch.nn.Module | None]:
+        return {"g1": self.inference_g1(), "g2": self.net.g2 if self.step > self.stage1_end else None}
+
     def training_state(self) -> dict[str, Any]:
         return {
-            "step": self.step,
+            **self.base_state(),
             # The weights being trained, when the checkpoint's G1 is their average.
             "g1_training": None if self.checkpointed_average() is None else self.net.g1.state_dict(),
             "g1_average_updates": None if self.g1_average is None else self.g1_average.updates,
@@ -167,26 +181,9 @@ class Trainer:
             "opt_g1": self.opt_g1.state_dict(),
             "opt_g2": None if self.opt_g2 is None else self.opt_g2.state_dict(),
             "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
-            "rng": rng_state(),
-            "config": self.cfg.to_dict(),
         }
 
-    def save(self) -> Path | None:
-        if not self.dist.is_main:
-            return None
-        g2 = self.net.g2 if self.step > self.stage1_end else None
-        self.last_checkpoint = save_checkpoint(
-            self.ckpt_dir, self.step, self.inference_g1(), g2, self.meta(), self.training_state()
-        )
-        prune_checkpoints(self.ckpt_dir, self.cfg.log.keep_last, keep_steps={self.stage1_end})
-        return self.last_checkpoint
-
-    def resume(self) -> bool:
-        """Load the latest complete checkpoint of the run folder; False when there is none."""
-        found = load_resumable(self.ckpt_dir, say=tqdm.write, tidy=self.dist.is_main)
-        if found is None:
-            return False
-        step, weights, tensors, state = found
+    def restore(self, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
         stage2_trained = step > state["config"]["train"]["stage1_steps"]
         if _compare_configs(state["config"], self.cfg.to_dict(), self.run_dir, stage2_trained):
             for key in ("disc", "opt_g2", "opt_d"):  # untrained stage-II parts of another layout start fresh
@@ -205,37 +202,26 @@ class Trainer:
         ):
             if module is not None and state.get(key) is not None:
                 module.load_state_dict(state[key])
-        set_rng_state(state["rng"])
-        self.step = step
-        self.last_checkpoint = weights
-        return True
 
     # ---- one step per stage
 
-    def _autocast(self):
-        if not self.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-
-    def _batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return {k: v.to(self.device, non_blocking=True).contiguous(memory_format=fmt) for k, v in batch.items()}
-
-    def _check_finite(self, values: dict[str, torch.Tensor]) -> None:
-        bad = {k: float(v.detach()) for k, v in values.items() if not torch.isfinite(v).all()}
-        if any_rank(self.dist, bool(bad)):  # every rank stops together
-            raise _NonFinite(bad or {"(another process)": float("nan")})
-
-    def _set_lr(self) -> None:
+    def before_step(self) -> None:
         t = self.cfg.train
-        factor = 0.5 ** (self.step // t.lr_halve_every) if t.lr_halve_every else 1.0
+        factor = halving_factor(self.step, t.lr_halve_every)
         for opt, base in ((self.opt_g1, t.lr_g), (self.opt_g2, t.lr_g), (self.opt_d, t.lr_d)):
             if opt is not None:
                 for group in opt.param_groups:
                     group["lr"] = base * factor
 
+    def train_step(self, batch: dict[str, torch.Tensor], stage: int) -> dict[str, torch.Tensor]:
+        return self.step_stage1(batch) if stage == 1 else self.step_adversarial(batch, joint=stage == 3)
+
+    def after_step(self, stage: int) -> None:
+        if stage == 1:
+            self._average_g1()
+
     def step_stage1(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with self._autocast():
+        with self.autocast():
             coarse = self.g1(b["condition"], b["target_maps"], b.get("warped"))
         t, target, mask = self.cfg.train, b["target"], b["target_mask"]
         values = {"stage1/pose_mask_l1": losses.pose_mask_l1(coarse, target, mask)}
@@ -246,7 +232,7 @@ class Trainer:
         if t.coarse_l1_weight > 0:
             values["stage1/coarse_l1"] = losses.coarse_pose_mask_l1(coarse, target, mask, t.coarse_factor)
             loss = loss + t.coarse_l1_weight * values["stage1/coarse_l1"]
-        self._check_finite(values)
+        self.check_finite(values)
         self.opt_g1.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g1.step()
@@ -257,7 +243,7 @@ class Trainer:
         assert self.disc is not None and self.opt_d is not None and self.opt_g2 is not None, "stage II needs cfg.has_g2"
         cond, target, mask = b["condition"], b["target"], b["target_mask"]
         t = self.cfg.train
-        with self._autocast():
+        with self.autocast():
             with contextlib.nullcontext() if joint else torch.no_grad():
                 coarse = self.g1(cond, b["target_maps"], b.get("warped"))
             refined = coarse + self.g2(coarse, cond)
@@ -265,14 +251,14 @@ class Trainer:
             # D step: one batch of [real; fake] so that batch norm sees both, as in the authors' code.
             d_real, d_fake = ms.split_real_fake(self.d(pairs_cond, torch.cat([target, refined.detach()])))
         d_loss = ms.discriminator_loss(d_real, d_fake, t.gan_loss)
-        self._check_finite({"stage2/d_loss": d_loss})
+        self.check_finite({"stage2/d_loss": d_loss})
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         # G step through the updated D; D's weights get no gradient here.
         self.disc.requires_grad_(False)
         try:
-            with self._autocast():
+            with self.autocast():
                 g_real, g_fake = ms.split_real_fake(self.disc(pairs_cond, torch.cat([target, refined])))
         finally:
             self.disc.requires_grad_(True)
@@ -293,7 +279,7 @@ class Trainer:
             g_loss = g_loss + l1_g1
             out["joint/g1_pose_mask_l1"] = l1_g1.detach()
         out["stage2/g_loss"] = g_loss.detach()
-        self._check_finite({"stage2/g_loss": g_loss})
+        self.check_finite({"stage2/g_loss": g_loss})
         opts = [self.opt_g2] + ([self.opt_g1] if joint else [])
         for opt in opts:
             opt.zero_grad(set_to_none=True)
@@ -304,136 +290,9 @@ class Trainer:
         out["stage2/d_fake"] = ms.realness(d_fake, t.gan_loss).detach()
         return out
 
-    # ---- logging
-
-    def open_writer(self) -> None:
-        if self.dist.is_main:
-            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step or None)
-
-    def log_scalars(self, values: dict[str, torch.Tensor], rate: float) -> None:
-        record = {k: float(v) for k, v in values.items()}
-        record["step"] = self.step
-        record["it_per_s"] = rate
-        self.history.append(record)
-        if self.writer is None:
-            return
-        for key, value in values.items():
-            self.writer.add_scalar(key, float(value), self.step)
-        self.writer.add_scalar("lr/generator", self.opt_g1.param_groups[0]["lr"], self.step)
-        if self.opt_d is not None:
-            self.writer.add_scalar("lr/discriminator", self.opt_d.param_groups[0]["lr"], self.step)
-        self.writer.add_scalar("perf/iterations_per_second", rate, self.step)
-
-    def log_images(self) -> None:
-        if not self.dist.is_main:
-            return
-        grid = preview_grid(
-            self.inference_g1(), self.net.g2, self.data, self.device, with_g2=self.step > self.stage1_end
-        )
-        if self.writer is not None:
-            self.writer.add_image("samples/condition|target_pose|G1|refined|target", grid, self.step)
-        save_png(grid, self.run_dir / "samples" / f"step_{self.step:08d}.png")
-
-    # ---- the loop
-
-    def loader(self, end: int) -> torch.utils.data.DataLoader:
-        t = self.cfg.train
-        sampler = StepBatchSampler(
-            len(self.data.pairs),
-            t.batch_size,
-            self.step,
-            end,
-            seed=t.seed,
-            flip=self.cfg.data.flip,
-            rank=self.dist.rank,
-            world=self.dist.world,
-        )
-        workers = self.cfg.runtime.num_workers
-        return torch.utils.data.DataLoader(
-            PairDataset(self.data.cache, self.data.pairs, warp=self.cfg.model.warp_base != "off"),
-            batch_sampler=sampler,
-            num_workers=workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-            prefetch_factor=4 if workers else None,
-        )
-
-    def _should_stop(self, started: float, time_limit: float | None) -> bool:
-        return any_rank(self.dist, time_limit is not None and time.monotonic() - started > time_limit)
-
-    def fit(self, stop_at: int | None = None, time_limit: float | None = None) -> bool:
-        """Train until the end (True) or until ``stop_at`` / the time limit (False)."""
-        end = self.total if stop_at is None else min(stop_at, self.total)
-        log = self.cfg.log
-        self.net.train()
-        if self.disc is not None:
-            self.disc.train()
-        bar = tqdm(
-            total=self.total,
-            initial=self.step,
-            unit="it",
-            desc="train-gen",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
-        started = tick = time.monotonic()
-        tick_step = self.step
-        try:
-            for batch in self.loader(end):
-                self._set_lr()
-                stage = self.stage(self.step)
-                b = self._batch(batch)
-                try:
-                    values = self.step_stage1(b) if stage == 1 else self.step_adversarial(b, joint=stage == 3)
-                except _NonFinite as err:
-                    self._diverged(err, stage)
-                self.step += 1
-                if stage == 1:
-                    self._average_g1()
-                bar.update(1)
-                if self.step % log.log_every == 0 or self.step == end:
-                    now = time.monotonic()
-                    rate = (self.step - tick_step) / max(now - tick, 1e-9)
-                    tick, tick_step = now, self.step
-                    self.log_scalars(values, rate)
-                    bar.set_postfix(
-                        stage=stage, **{k.split("/")[-1][:10]: f"{float(v):.4f}" for k, v in list(values.items())[:2]}
-                    )
-                if self.step % log.image_every == 0 or self.step == end:
-                    self.log_images()
-                if (self.step % log.checkpoint_every == 0 or self.step == self.stage1_end) and self.step != end:
-                    self.save()  # the step `end` is saved once, after the loop
-                if self._should_stop(started, time_limit):
-                    break
-        finally:
-            bar.close()
-        self.save()
-        if self.writer is not None:
-            self.writer.flush()
-        return self.step >= self.total
-
     def _average_g1(self) -> None:
         if self.g1_average is None:
             return
         self.g1_average.update(self.net.g1)
         if self.step == self.stage1_end < self.total:  # stage II and joint training start from the averaged G1
             self.net.g1.load_state_dict(self.g1_average.module.state_dict())
-
-    def _diverged(self, err: "_NonFinite", stage: int) -> None:
-        """Save the current weights if they are still finite, then stop with a clear message."""
-        finite = all(torch.isfinite(p).all() for p in self.net.parameters())
-        if finite:
-            self.save()
-        where = self.last_checkpoint
-        values = ", ".join(f"{k} = {v}" for k, v in err.values.items())
-        raise TrainingDiverged(
-            f"non-finite loss at step {self.step} (stage {stage}): {values}. Training stopped; "
-            + (f"last good checkpoint: {where}" if where else "no checkpoint was written yet")
-            + ". Lower train.lr_g / train.lr_d or check the data."
-        )
-
-
-class _NonFinite(Exception):
-    def __init__(self, values: dict[str, float]) -> None:
-        super().__init__(str(values))
-        self.values = values

@@ -11,7 +11,6 @@ layout) are the helpers importers share.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from augreid.data.importers.view import ImportEntry, ImportPlan, ImportProblems, ImportResult, write_view
 from augreid.data.market import IMAGE_SUFFIXES, JUNK_PID, SPLITS, parse_market_name
 from augreid.errors import ConfigError, DatasetError
+from augreid.registry import Registry
 
 Importer = Callable[[Path, dict[str, Any]], ImportPlan]
 
@@ -28,6 +28,7 @@ _REGISTRY: dict[str, str | Importer] = {
     "cuhk03": "augreid.data.importers.cuhk03:plan_cuhk03",
     "dukemtmc": "augreid.data.importers.dukemtmc:plan_dukemtmc",
 }
+_IMPORTERS: Registry[Importer] = Registry("dataset format", _REGISTRY)
 
 __all__ = [
     "ImportEntry",
@@ -45,23 +46,16 @@ __all__ = [
 
 def register_importer(name: str, target: str | Importer) -> None:
     """Make ``name`` usable as ``augreid data import NAME``."""
-    _REGISTRY[name] = target
+    _IMPORTERS.register(name, target)
 
 
 def importer_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _IMPORTERS.names()
 
 
 def get_importer(name: str) -> Importer:
     """The plan function of format ``name``; an unknown name is a ``ConfigError`` listing the known ones."""
-    target = _REGISTRY.get(name)
-    if target is None:
-        raise ConfigError(f"unknown dataset format {name!r}; known: {', '.join(importer_names())}")
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = target
-    return target
+    return _IMPORTERS.get(name)
 
 
 def import_dataset(fmt: str, source: str | Path, out: str | Path, **options: Any) -> ImportResult:

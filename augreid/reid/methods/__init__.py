@@ -10,10 +10,9 @@ method names.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from augreid.errors import ConfigError
+from augreid.registry import Registry
 
 if TYPE_CHECKING:
     from augreid.reid.methods.base import ReidMethod
@@ -24,30 +23,24 @@ _REGISTRY: dict[str, str | type[ReidMethod]] = {
     "triplet": "augreid.reid.methods.triplet:TripletMethod",
     "bot": "augreid.reid.methods.bot:BotMethod",
 }
+_METHODS: Registry[type[ReidMethod]] = Registry("re-ID method", _REGISTRY)
 
 
 def register_method(name: str, target: str | type[ReidMethod]) -> None:
-    _REGISTRY[name] = target
+    _METHODS.register(name, target)
 
 
 def method_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _METHODS.names()
 
 
 def unregister_method(name: str) -> None:
-    _REGISTRY.pop(name, None)
+    _METHODS.unregister(name)
 
 
 def method_class(name: str) -> type[ReidMethod]:
     """The class registered as ``name`` (its module imported on first use)."""
-    target = _REGISTRY.get(name)
-    if target is None:
-        raise ConfigError(f"unknown re-ID method {name!r}; known: {', '.join(method_names())}")
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = target
-    return target
+    return _METHODS.get(name)
 
 
 def get_method(name: str) -> ReidMethod:

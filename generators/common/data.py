@@ -1,4 +1,4 @@
-"""Training data for PG2: (condition, target) pairs with cached pose maps and masks.
+"""Training data of a pose-guided generator: (condition, target) pairs with cached pose maps and masks.
 
 Every image of the pairs is decoded once, and its target-pose maps and pose
 mask are rendered once (for the flipped image too when flip augmentation is
@@ -18,24 +18,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from augreid.data import flip_pose, pose_mask, pose_maps, read_image
 from augreid.data.pose import scale_pose
 from augreid.data.market import ImageRecord
 from augreid.errors import DatasetError, KeypointError
-from generators.base import to_tensor_image, to_uint8_image  # noqa: F401  (PG2 modules import them from here)
-from generators.pg2.config import PoseConfig
+from augreid.progress import progress_bar
+from generators.base import to_tensor_image
+from generators.common.config import PoseConfig
 from generators.common.warping import WarpConfig
 
 
 def render_pose_maps(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:
-    """The 18 pose maps PG2 is conditioned on: ``float32 (18, H, W)``."""
+    """The 18 pose maps a generator is conditioned on: ``float32 (18, H, W)``."""
     return pose_maps(pose, (int(size[0]), int(size[1])), radius=cfg.radius, mode=cfg.map_mode, sigma=cfg.sigma)
 
 
 def render_pose_mask(pose: np.ndarray, size: Sequence[int], cfg: PoseConfig) -> np.ndarray:
-    """PG2's pose mask ``M_B``: ``float32 (H, W)`` in {0, 1}."""
+    """PG2's pose mask ``M_B`` (what the masked losses weight): ``float32 (H, W)`` in {0, 1}."""
     return pose_mask(pose, (int(size[0]), int(size[1])), radius=cfg.mask_radius)
 
 
@@ -103,7 +103,7 @@ def build_image_cache(
         maps = np.empty((n, variants, 18, h, w), np.float32)
     masks = np.empty((n, variants, h, w), np.uint8)
     cached_poses = np.empty((n, variants, 18, 2), np.int32)
-    for row, name in enumerate(tqdm(names, desc="caching images and poses", unit="img", disable=not progress)):
+    for row, name in enumerate(progress_bar(names, desc="caching images and poses", unit="img", disable=not progress)):
         if name not in records:
             raise DatasetError(f"image {name} named by a pair is not in the dataset")
         if name not in poses:
@@ -120,15 +120,17 @@ def build_image_cache(
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Item ``(pair_index, flipped)`` -> condition, target, target pose maps, target mask, and with
-    ``warp`` the condition warped into the target pose (``model.warp_base``; made here, per item, as
-    synth makes it: the cache would need 20,000 more images)."""
+    """Item ``(pair_index, flipped)`` -> condition, target, target pose maps, target mask; with
+    ``warp`` also the condition warped into the target pose by the training-free part warp (made here,
+    per item, as synth makes it: caching it would take one more image per pair); with ``poses`` also
+    both ``(18, 2)`` (y, x) poses and the condition's own pose maps and mask."""
 
-    def __init__(self, cache: ImageCache, pairs: np.ndarray, warp: bool = False) -> None:
+    def __init__(self, cache: ImageCache, pairs: np.ndarray, warp: bool = False, poses: bool = False) -> None:
         self.cache = cache
         self.pairs = np.asarray(pairs, dtype=np.int64)  # (P, 2) rows of the cache
-        # The warp generator's default settings: those PG2Generator warps with at inference.
+        # The warp generator's default settings: those a generator warps with at inference.
         self.warp = WarpConfig(image_size=cache.size) if warp else None
+        self.poses = poses
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -146,6 +148,11 @@ class PairDataset(torch.utils.data.Dataset):
         if self.warp is not None:
             warped, _ = self.warp.warp_image(c.image(a, flipped), c.pose(a, flipped), c.pose(b, flipped))
             item["warped"] = to_tensor_image(warped)
+        if self.poses:
+            item["condition_pose"] = torch.from_numpy(c.pose(a, flipped).astype(np.int64))
+            item["target_pose"] = torch.from_numpy(c.pose(b, flipped).astype(np.int64))
+            item["condition_maps"] = torch.from_numpy(c.pose_maps(a, flipped))
+            item["condition_mask"] = torch.from_numpy(c.mask(a, flipped))[None]
         return item
 
 

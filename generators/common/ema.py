@@ -1,10 +1,10 @@
-"""An exponential moving average of G1's weights, the copy that checkpoints hand to inference.
+"""An exponential moving average of a generator's weights: the copy that checkpoints hand to inference.
 
-Single PG2 checkpoints of the CPU presets differ by up to 0.15 PCKh (MediaPipe) from one
-1,000 iterations to the next (bench/results/pg2_perceptual_cuhk03.md): Adam at a still high
-learning rate moves the small G1 around a good region rather than into it. Averaging the
-weights over the last ~1/(1 - decay) steps is the usual cure for generators (Karras et al.
-2018; Yazıcı et al., "The unusual effectiveness of averaging in GAN training", ICLR 2019).
+Adam at a still high learning rate moves a small generator around a good region
+rather than into it, so single checkpoints of a short run differ noticeably
+from one another; averaging the weights over the last ~1/(1 - decay) steps is
+the usual cure for generators (Karras et al. 2018; Yazıcı et al., "The unusual
+effectiveness of averaging in GAN training", ICLR 2019).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class WeightAverage:
             d = _decay_at(decay, int(updates))
             return averaged * d + current * (1.0 - d)
 
-        # use_buffers: G1 has no batch norm today, but a model that has must average its statistics too.
+        # use_buffers: a model with batch norm must average its statistics too.
         self.model = AveragedModel(module, avg_fn=ema, use_buffers=True)
         self.model.requires_grad_(False)
 

@@ -35,17 +35,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from tqdm import tqdm
 
 from augreid.data import build_pairs, pose_maps, pose_mask, read_pairs_csv
 from augreid.data.imaging import write_png
+from augreid.data.pose import scale_pose
 from augreid.data.sources import resolve_source
 from augreid.errors import DatasetError
 from augreid.io import atomic_write_json, atomic_write_text
+from augreid.progress import progress_bar
 from generators.base import Generator, describe, load_generator, to_tensor_image, to_uint8_image
-from augreid.data.pose import scale_pose
-from generators.pg2.data import load_image
-from generators.pg2.preview import grid_array, grid_rows, pose_image
+from generators.common.data import load_image
+from generators.common.preview import grid_array, grid_rows, pose_image
 
 METRICS = ("ssim", "mask_ssim", "psnr", "masked_l1")
 PSNR_CAP = 100.0
@@ -131,7 +131,7 @@ def held_out_pairs(
 
 def mean_training_image(dataset, size: tuple[int, int], progress: bool) -> np.ndarray:
     total = np.zeros((size[0], size[1], 3), np.float64)
-    for record in tqdm(dataset.train, desc="mean training image", unit="img", disable=not progress):
+    for record in progress_bar(dataset.train, desc="mean training image", unit="img", disable=not progress):
         total += load_image(record.path, size)[0]
     return (total / max(len(dataset.train), 1)).round().astype(np.uint8)
 
@@ -175,7 +175,7 @@ def evaluate_generator(
     methods = [*generator.output_names, *BASELINES]
     per_pair: list[dict[str, Any]] = []
     kept: list[tuple[EvalPair, dict[str, np.ndarray]]] = []
-    bar = tqdm(total=len(pairs), desc="eval-gen", unit="pair", disable=not progress)
+    bar = progress_bar(total=len(pairs), desc="eval-gen", unit="pair", disable=not progress)
     for start in range(0, len(pairs), batch_size):
         batch = [load_pair(a, b, records, poses, size) for a, b in pairs[start : start + batch_size]]
         outputs = generate_batch(generator, batch)
