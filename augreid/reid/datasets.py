@@ -35,6 +35,7 @@ from torchreid.reid.data.datasets.dataset import ImageDataset
 from augreid.data.market import ImageRecord, MarketDataset, load_market
 from augreid.errors import DatasetError
 from augreid.io import sha256_file
+from augreid.synth.output import dataset_fingerprint_of, generator_hash_of
 
 REAL, SYNTHETIC = 0, 1  # dsetid values
 MANIFEST = "manifest.jsonl"
@@ -182,16 +183,8 @@ class SyntheticSet:
             "num_images": len(self.records),
             "num_available": self.num_available,
             "num_ids": len({r.pid for r in self.records}),
-            "generator_hash": synth_generator_hash(self.settings),
+            "generator_hash": generator_hash_of(self.settings),
         }
-
-
-def synth_generator_hash(settings: dict[str, Any]) -> str | None:
-    """The generator hash of a synth.json: synth writes it as ``generator.hash``, the copy control top level."""
-    generator = settings.get("generator")
-    if isinstance(generator, dict) and generator.get("hash"):
-        return str(generator["hash"])
-    return settings.get("generator_hash")
 
 
 def read_synth_settings(root: Path) -> dict[str, Any]:
@@ -235,7 +228,7 @@ def load_synthetic_set(
             f"synthetic folder {root}: {len(stranger)} person id(s) are not training ids of {real.root} "
             f"({shown}); was it made from another dataset?"
         )
-    wanted = (settings.get("data") or {}).get("dataset_fingerprint") or settings.get("dataset_fingerprint")
+    wanted = dataset_fingerprint_of(settings)
     if wanted and wanted != real.fingerprint():
         raise DatasetError(
             f"synthetic folder {root} was made from dataset {wanted} ({SYNTH_JSON}) but {real.root} "

@@ -59,7 +59,7 @@ def copy_control(
     manifest_sha = sha256_file(manifest)
     dataset = load_market(resolve_source(data, train_keypoints=train_keypoints).root, require_eval_splits=False)
     fingerprint = dataset.fingerprint()
-    wanted = (settings.get("data") or {}).get("dataset_fingerprint") or settings.get("dataset_fingerprint")
+    wanted = outdir.dataset_fingerprint_of(settings)
     if wanted != fingerprint:
         raise DatasetError(
             f"synth folder {source} was made from dataset {wanted} but {dataset.root} has fingerprint "

@@ -40,6 +40,19 @@ REJECTED = "rejected.jsonl"
 PROGRESS = ".progress"
 
 
+def dataset_fingerprint_of(run_json: dict[str, Any]) -> str | None:
+    """The dataset fingerprint a synth.json names: synth writes it under ``data``, the copy control also top level."""
+    return (run_json.get("data") or {}).get("dataset_fingerprint") or run_json.get("dataset_fingerprint")
+
+
+def generator_hash_of(run_json: dict[str, Any]) -> str | None:
+    """The generator hash a synth.json names: synth writes it as ``generator.hash``, the copy control top level."""
+    generator = run_json.get("generator")
+    if isinstance(generator, dict) and generator.get("hash"):
+        return str(generator["hash"])
+    return run_json.get("generator_hash")
+
+
 def read_run_json(out: Path) -> dict | None:
     path = Path(out) / RUN_JSON
     if not path.is_file():

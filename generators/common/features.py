@@ -82,12 +82,16 @@ class PerceptualLoss(nn.Module):
     def train(self, mode: bool = True) -> PerceptualLoss:
         return super().train(False)
 
+    def stage_loss(self, got: torch.Tensor, want: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """One stage's loss: ``weight`` is ``1 + mask`` at the stage's size, (B, 1, h, w)."""
+        return ((got - want).abs() * weight).mean()
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             wanted = self.features(target)
         total = pred.new_zeros((), dtype=torch.float32)
         for got, want in zip(self.features(pred), wanted):
-            total = total + ((got - want).abs() * _mask_weight(mask, got)).mean()
+            total = total + self.stage_loss(got, want, _mask_weight(mask, got))
         return total / len(wanted)
 
 
@@ -100,35 +104,26 @@ def nearest_neighbour_distance(pred: torch.Tensor, target: torch.Tensor, size: i
     b, c, h, w = target.shape
     r = size // 2
     padded = F.pad(target.float(), (r, r, r, r), mode="replicate") if r else target.float()
+    pred = pred.float()
     best: torch.Tensor | None = None
     for dy in range(size):  # one shifted copy at a time: memory stays at two feature maps
         for dx in range(size):
             shifted = padded[:, :, dy : dy + h, dx : dx + w]
-            distance = (pred.float() - shifted).abs().mean(dim=1)
+            distance = (pred - shifted).abs().mean(dim=1)
             best = distance if best is None else torch.minimum(best, distance)
     assert best is not None
     return best
 
 
-class NearestNeighbourLoss(nn.Module):
+class NearestNeighbourLoss(PerceptualLoss):
     """Mean over the stages of :func:`nearest_neighbour_distance` of output and target features, weighted by
     ``1 + mask`` (mask (B, 1, H, W), area-resized to each stage); images in [-1, 1]."""
 
     def __init__(self, stage_ends: tuple[int, ...] = (2, 4), size: int = 3) -> None:
-        super().__init__()
         if size < 1 or size % 2 == 0:
             raise ValueError(f"the neighbourhood must be an odd size >= 1, got {size}")
-        self.features = ImageNetStages(stage_ends)
+        super().__init__(stage_ends)
         self.size = size
 
-    def train(self, mode: bool = True) -> NearestNeighbourLoss:
-        return super().train(False)
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            wanted = self.features(target)
-        total = pred.new_zeros((), dtype=torch.float32)
-        for got, want in zip(self.features(pred), wanted):
-            distance = nearest_neighbour_distance(got, want, self.size)
-            total = total + (distance * _mask_weight(mask, got)[:, 0]).mean()
-        return total / len(wanted)
+    def stage_loss(self, got: torch.Tensor, want: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return (nearest_neighbour_distance(got, want, self.size) * weight[:, 0]).mean()
